@@ -1,0 +1,1 @@
+"""Data loading: MNIST-style IDX files, image folders, paired and unpaired sets, the embedded sample."""

@@ -1,0 +1,1 @@
+"""Metrics: functional API (tensors in, numbers out) and torchmetrics ``Metric`` classes."""

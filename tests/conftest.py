@@ -1,0 +1,39 @@
+"""Shared fixtures: where the data sets and the FID Inception weights are.
+
+Locally a test that needs ``GANBENCH_DATA`` or the Inception weights is skipped when they are absent;
+with ``GANBENCH_STRICT=1`` (set by .ci/run) it fails instead, so CI never passes by skipping.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+STRICT = os.environ.get("GANBENCH_STRICT") == "1"
+
+
+def _missing(reason: str):
+    """Fail in strict mode (CI), skip otherwise."""
+    if STRICT:
+        pytest.fail(f"GANBENCH_STRICT=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """The shared data root from ``GANBENCH_DATA``."""
+    root = os.environ.get("GANBENCH_DATA")
+    if not root or not Path(root).is_dir():
+        _missing("GANBENCH_DATA is not set to the shared data folder")
+    return Path(root)
+
+
+@pytest.fixture(scope="session")
+def inception_weights() -> Path:
+    """Path of the verified FID Inception TorchScript weights (``ganbench weights fetch inception``)."""
+    from ganbench.features.weights import find_weights
+
+    path = find_weights("inception")
+    if path is None:
+        _missing("FID Inception weights not found; run `ganbench weights fetch inception`")
+    return path
