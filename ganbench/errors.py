@@ -60,3 +60,7 @@ class FeatureMismatchError(GanbenchError, ValueError):
 
 class CheckpointError(GanbenchError, ValueError):
     """A checkpoint is malformed, unsafe to load, or does not match the model."""
+
+
+class SampleSizeWarning(UserWarning):
+    """A distribution metric was computed from fewer samples than it should be (e.g. n < feature dim)."""
