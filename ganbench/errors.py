@@ -62,5 +62,13 @@ class CheckpointError(GanbenchError, ValueError):
     """A checkpoint is malformed, unsafe to load, or does not match the model."""
 
 
+class ConfigError(GanbenchError, ValueError):
+    """A config (training, suite, task) is missing, malformed, or names an unknown model, option or value."""
+
+
+class TrainingDivergedError(GanbenchError, RuntimeError):
+    """A loss became NaN/Inf or exploded; the message names the step and the last good checkpoint."""
+
+
 class SampleSizeWarning(UserWarning):
     """A distribution metric was computed from fewer samples than it should be (e.g. n < feature dim)."""
