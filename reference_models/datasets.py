@@ -13,7 +13,21 @@ Registered here (``[data] name``; the other keys of ``[data]`` but ``batch_size`
   offline demos).
 
 Their items are ``{"image": float32 (1, 28, 28) in [-1, 1] (x / 127.5 - 1, as in seeds 000 and 001),
-"label": int64}``. Register more with :func:`register_dataset`.
+"label": int64}``. The image-to-image data sets (float32 ``(3, H, W)`` images):
+
+* ``sr-crops``: :class:`ganbench.data.sr_crops.SRCropDataset`, random train291 crops ``{"lr" in [0, 1],
+  "hr" in [-1, 1]}`` (SRResNet, SRGAN);
+* ``motion-blur``: :class:`ganbench.data.blur.MotionBlurDataset`, train291 crops with synthetic camera
+  shake ``{"blurred", "sharp"}`` in [-1, 1] (DeblurGAN);
+* ``mnist-mnistm``: :class:`ganbench.data.mnistm.MnistMnistMDataset`, unpaired MNIST (``"a"``, grey
+  repeated to RGB) and MNIST-M (``"b"``) in [-1, 1], reflect-padded at the bottom/right from 28 to
+  ``pad_to`` pixels (the padding :class:`ganbench.generators.Generator` applies at evaluation), plus
+  ``"label_a"``, ``"label_b"`` (CycleGAN);
+* ``image-folders``: :class:`ganbench.data.images.UnpairedImageDataset` over ``FOLDER/trainA`` and
+  ``FOLDER/trainB`` (or ``test*``), resized to ``size`` (PIL bilinear), randomly flipped left-right
+  and scaled to [-1, 1] as seed 002's data loader does ``{"a", "b"}`` (CycleGAN on apple2orange).
+
+Register more with :func:`register_dataset`.
 """
 
 import inspect
@@ -110,6 +124,86 @@ def embedded(split: str = "test") -> LabeledImages:
             f"the embedded sample holds MNIST test images: data.split must be 'test', got {split!r}"
         )
     return LabeledImages(*load_embedded_sample())
+
+
+@register_dataset("sr-crops")
+def sr_crops(root: str = "", crop_size: int = 96, scale: int = 4, repeats: int = 1, seed: int = 0):
+    """Random HR crops of train291 and their MATLAB-bicubic LR crops (SRGAN: 96 HR pixels, x4)."""
+    from ganbench.data.sr_crops import SRCropDataset
+
+    return SRCropDataset(root or None, crop_size=crop_size, scale=scale, repeats=repeats, seed=seed)
+
+
+@register_dataset("motion-blur")
+def motion_blur(
+    root: str = "",
+    crop_size: int = 256,
+    repeats: int = 1,
+    seed: int = 0,
+    noise_sigma: float = 0.01,
+    min_length: float = 5.0,
+    max_length: float = 30.0,
+):
+    """Random sharp train291 crops with synthetic camera-shake blur (DeblurGAN: 256 pixels)."""
+    from ganbench.data.blur import MotionBlurDataset
+
+    return MotionBlurDataset(
+        root or None,
+        crop_size=crop_size,
+        repeats=repeats,
+        seed=seed,
+        noise_sigma=noise_sigma,
+        min_length=min_length,
+        max_length=max_length,
+    )
+
+
+def _pad_bottom_right(image: torch.Tensor, size: int) -> torch.Tensor:
+    """Reflect-pad a float ``(C, H, W)`` image at the bottom/right to ``size`` pixels a side."""
+    pad_h, pad_w = size - image.shape[-2], size - image.shape[-1]
+    if pad_h < 0 or pad_w < 0:
+        raise ConfigError(f"data.pad_to = {size} is smaller than the {tuple(image.shape[-2:])} images")
+    return torch.nn.functional.pad(image[None], (0, pad_w, 0, pad_h), mode="reflect")[0]
+
+
+@register_dataset("mnist-mnistm")
+def mnist_mnistm(split: str = "train", seed: int = 0, root: str = "", pad_to: int = 32):
+    """Unpaired MNIST (a) / MNIST-M (b), padded from 28 to ``pad_to`` pixels, in [-1, 1]."""
+    from ganbench.data.mnistm import MnistMnistMDataset
+
+    if split not in ("train", "test"):
+        raise ConfigError(f"data.split must be 'train' or 'test', got {split!r}")
+
+    def transform(image: torch.Tensor) -> torch.Tensor:
+        return _pad_bottom_right(image.float(), pad_to) / 127.5 - 1.0
+
+    return MnistMnistMDataset(split, seed, root or None, transform=transform, random_b=True)
+
+
+@register_dataset("image-folders")
+def image_folders(folder: str = "", split: str = "train", size: int = 128, flip: bool = True):
+    """Unpaired images of ``folder/{split}A`` and ``folder/{split}B`` (default: apple2orange under the
+    data root), resized to ``size`` x ``size``, flipped left-right with probability 1/2 when ``flip``."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    from ganbench.data.images import UnpairedImageDataset
+    from ganbench.settings import data_root
+
+    if split not in ("train", "test"):
+        raise ConfigError(f"data.split must be 'train' or 'test', got {split!r}")
+    root = Path(folder).expanduser() if folder else data_root() / "cyclegan" / "apple2orange"
+
+    def transform(image: torch.Tensor) -> torch.Tensor:
+        rgb = image.expand(3, -1, -1).permute(1, 2, 0).numpy()
+        resized = Image.fromarray(np.ascontiguousarray(rgb)).resize((size, size), Image.BILINEAR)
+        out = torch.from_numpy(np.asarray(resized).copy()).permute(2, 0, 1).float() / 127.5 - 1.0
+        if flip and float(torch.rand(())) < 0.5:
+            out = out.flip(-1)
+        return out
+
+    return UnpairedImageDataset(root / f"{split}A", root / f"{split}B", transform, random_b=True)
 
 
 def collate(dataset, indices: list[int]) -> dict[str, torch.Tensor]:

@@ -17,16 +17,23 @@ Keras details are kept: TF ``'same'`` padding, BatchNorm ``eps=1e-3, momentum=0.
 init. Tensors: ``(N, 3, H, W)`` float in ``[-1, 1]`` (the seed's ``(img - 127.5) / 127.5``); the
 generator needs ``H, W`` multiples of 4 and returns the same shape, in ``[-1, 1]``; the critic takes
 ``(N, 3, S, S)`` (seed: 256x256, ``S`` a multiple of 16) and returns ``(N, 1)`` scores.
+
+The engine's model ``deblurgan`` (:class:`~reference_models.image2image.PairedImageModel`, batches
+``{"blurred", "sharp"}`` of the ``motion-blur`` data set): WGAN-GP with five critic updates on one
+batch, and the generator's loss ``100 * perceptual + adversarial`` (``configs/deblurgan/paper.toml``).
 """
 
 import torch
 from torch import nn
 
 from ganbench.errors import ImageShapeError
+from reference_models.engine import GANModel
+from reference_models.image2image import ContentLoss, PairedImageModel
 from reference_models.keras_compat import Conv2dSame, ConvTranspose2dSame, keras_batch_norm
+from reference_models.registry import register_model
 from reference_models.tricks import init_weights
 
-__all__ = ["ResnetGenerator", "DeblurCritic"]
+__all__ = ["ResnetGenerator", "DeblurCritic", "build_deblurgan"]
 
 
 class ResnetBlock(nn.Module):
@@ -101,24 +108,36 @@ class DeblurCritic(nn.Module):
             sees the ``(S/16)**2`` patch scores.
         ndf: filters of the first conv (64).
         sigmoid_output: end with the seed's sigmoid (off for WGAN-GP).
+        dropout: dropout after each LeakyReLU (0: none, as in the seed).
     """
 
-    def __init__(self, channels: int = 3, image_size: int = 256, ndf: int = 64, sigmoid_output: bool = False):
+    def __init__(
+        self,
+        channels: int = 3,
+        image_size: int = 256,
+        ndf: int = 64,
+        sigmoid_output: bool = False,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         if image_size % 16:
             raise ValueError(f"DeblurCritic: image_size must be a multiple of 16, got {image_size}")
         self.image_size = image_size
-        layers: list[nn.Module] = [Conv2dSame(channels, ndf, 4, stride=2), nn.LeakyReLU(0.2)]
+
+        def activation() -> list[nn.Module]:
+            return [nn.LeakyReLU(0.2)] + ([nn.Dropout(dropout)] if dropout else [])
+
+        layers: list[nn.Module] = [Conv2dSame(channels, ndf, 4, stride=2), *activation()]
         in_channels = ndf
         for n in range(3):
             out_channels = ndf * min(2**n, 8)
             layers += [
                 Conv2dSame(in_channels, out_channels, 4, stride=2),
                 keras_batch_norm(out_channels),
-                nn.LeakyReLU(0.2),
+                *activation(),
             ]
             in_channels = out_channels
-        layers += [Conv2dSame(in_channels, 8 * ndf, 4), keras_batch_norm(8 * ndf), nn.LeakyReLU(0.2)]
+        layers += [Conv2dSame(in_channels, 8 * ndf, 4), keras_batch_norm(8 * ndf), *activation()]
         layers += [Conv2dSame(8 * ndf, 1, 4), nn.Flatten()]
         layers += [nn.Linear((image_size // 16) ** 2, 1024), nn.Tanh(), nn.Linear(1024, 1)]
         if sigmoid_output:
@@ -133,3 +152,37 @@ class DeblurCritic(nn.Module):
                 f"got {tuple(x.shape)}"
             )
         return self.body(x)
+
+
+@register_model("deblurgan", "DeblurGAN: ResNet generator, WGAN-GP critic, perceptual loss (seed 004)")
+def build_deblurgan(
+    config: dict,
+    *,
+    ngf: int = 64,
+    num_blocks: int = 9,
+    dropout: float = 0.5,
+    ndf: int = 64,
+    content: str = "vgg",
+    vgg_network: str = "vgg16_relu3_3",
+    vgg_weights: str = "",
+    vgg_feature_scale: float = 1.0,
+    content_weight: float = 100.0,
+    adv_weight: float = 1.0,
+) -> GANModel:
+    """Seed 004's DeblurGAN: ``G`` (``ngf``, ``num_blocks``, ``dropout``), the critic (``ndf``) on
+    ``data.crop_size`` squares, loss ``content_weight * content + adv_weight * adversarial`` (seed:
+    VGG16 ``block3_conv3`` x 100 : 1). Batches ``{"blurred", "sharp"}`` in [-1, 1] (``motion-blur``)."""
+    return PairedImageModel(
+        ResnetGenerator(3, ngf, num_blocks, dropout),
+        DeblurCritic(3, config["data"].get("crop_size", 256), ndf, dropout=config["tricks"]["d_dropout"]),
+        config,
+        input_key="blurred",
+        target_key="sharp",
+        content=ContentLoss(
+            content, vgg_network=vgg_network, vgg_weights=vgg_weights, vgg_feature_scale=vgg_feature_scale
+        ),
+        content_weight=content_weight,
+        adv_weight=adv_weight,
+        name="deblurgan",
+        task="deblur",
+    )

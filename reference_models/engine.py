@@ -37,7 +37,7 @@ ctx)`` and gets the tricks applied identically in every family. The three famili
    :class:`~reference_models.image_gan.NoiseToImageModel`; players ``G``, ``D``; batches
    ``{"image", "label"}``; the conditional D gets the labels as ``cond``.
 2. **Paired image-to-image GANs with a content loss** (SRGAN, DeblurGAN): players ``{"G": ("G",),
-   "D": ("D",)}``; batches such as ``{"lr", "hr"}`` or ``{"blur", "sharp"}``;
+   "D": ("D",)}``; batches such as ``{"lr", "hr"}`` or ``{"blurred", "sharp"}``;
    ``discriminator_loss = self.D.discriminator_loss(target, G(input).detach(), ctx)``;
    ``generator_loss = content_weight * content(G(input), target) + adv_weight *
    self.D.generator_loss(G(input), ctx)`` with the content loss as a part. Content-only
@@ -45,7 +45,7 @@ ctx)`` and gets the tricks applied identically in every family. The three famili
    DeblurGAN's five critic updates on one batch: ``train.n_critic = 5``, ``train.batch_per = "step"``.
    Its previews are a few fixed inputs shown as input / output / target (``grid_columns`` = 3);
    ``sample`` keeps the base class's refusal (it needs inputs, not noise).
-3. **CycleGAN** (two G, two D, unpaired batches ``{"A", "B"}``): ``players = {"G": ("G_AB",
+3. **CycleGAN** (two G, two D, unpaired batches ``{"a", "b"}``): ``players = {"G": ("G_AB",
    "G_BA"), "D": ("D_A", "D_B")}`` (one optimizer over both generators and one over both
    discriminators, as in the official code), ``update_order = ("G", "D")``: the G update computes
    adversarial + cycle + identity losses and may keep its detached fakes for the D update that

@@ -22,7 +22,14 @@ from reference_models.tricks import init_weights
 
 __all__ = ["MODEL_MODULES", "ModelEntry", "register_model", "list_models", "get_model", "build"]
 
-MODEL_MODULES = ("reference_models.gan", "reference_models.dcgan", "reference_models.cgan")
+MODEL_MODULES = (
+    "reference_models.gan",
+    "reference_models.dcgan",
+    "reference_models.cgan",
+    "reference_models.srgan",
+    "reference_models.deblurgan",
+    "reference_models.cyclegan",
+)
 
 
 @dataclass(frozen=True)

@@ -15,14 +15,24 @@ Tensors, as in the paper: the low-resolution input is ``(N, 3, h, w)`` float in 
 generator returns ``(N, 3, 4h, 4w)`` in ``[-1, 1]`` (the paper computes the MSE on HR images scaled to
 ``[-1, 1]``); the discriminator takes ``(N, 3, S, S)`` HR images in ``[-1, 1]`` and returns ``(N, 1)``
 logits (``sigmoid`` of them is the paper's probability; train with ``BCEWithLogitsLoss``).
+
+The engine's models (:class:`~reference_models.image2image.PairedImageModel`, batches ``{"lr", "hr"}``
+of the ``sr-crops`` data set): ``srresnet``, the generator trained with a content loss alone (the
+paper's SRResNet-MSE: ``configs/srresnet/paper.toml``), and ``srgan``, generator and discriminator
+with ``content + 1e-3 * adversarial`` (paper: VGG54 content), ``G`` initialised from an SRResNet
+checkpoint named by ``model.init_from`` (:class:`SRGANModel`).
 """
 
 import torch
 from torch import nn
 
-from ganbench.errors import ImageShapeError
+from ganbench.errors import CheckpointError, ImageShapeError
+from reference_models.checkpoint import load_checkpoint
+from reference_models.engine import GANModel, LossTerms
+from reference_models.image2image import ContentLoss, PairedImageModel
+from reference_models.registry import register_model
 
-__all__ = ["SRResNet", "SRGANDiscriminator"]
+__all__ = ["SRResNet", "SRGANDiscriminator", "SRGANModel", "build_srresnet", "build_srgan"]
 
 
 class ResidualBlock(nn.Module):
@@ -74,12 +84,16 @@ class SRResNet(nn.Module):
         return self.tail(self.upsample(features + self.trunk(features)))
 
 
-def _conv_block(in_channels: int, out_channels: int, stride: int, batch_norm: bool) -> list[nn.Module]:
-    """``Conv 3x3 [-> BN] -> LeakyReLU(0.2)`` as a list of layers."""
+def _conv_block(
+    in_channels: int, out_channels: int, stride: int, batch_norm: bool, dropout: float = 0.0
+) -> list[nn.Module]:
+    """``Conv 3x3 [-> BN] -> LeakyReLU(0.2) [-> Dropout]`` as a list of layers."""
     layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1)]
     if batch_norm:
         layers.append(nn.BatchNorm2d(out_channels))
     layers.append(nn.LeakyReLU(0.2))
+    if dropout:
+        layers.append(nn.Dropout(dropout))
     return layers
 
 
@@ -92,11 +106,12 @@ class SRGANDiscriminator(nn.Module):
         channels: image channels (3).
         image_size: side ``S`` of the square input, a multiple of 16 (96 in the paper).
         features: filters of the first conv (64); they double every two convs.
+        dropout: dropout after each convolutional activation (0: none, as in the paper).
     """
 
     widths_and_strides = ((1, 1), (1, 2), (2, 1), (2, 2), (4, 1), (4, 2), (8, 1), (8, 2))
 
-    def __init__(self, channels: int = 3, image_size: int = 96, features: int = 64):
+    def __init__(self, channels: int = 3, image_size: int = 96, features: int = 64, dropout: float = 0.0):
         super().__init__()
         if image_size % 16:
             raise ValueError(f"SRGANDiscriminator: image_size must be a multiple of 16, got {image_size}")
@@ -104,7 +119,7 @@ class SRGANDiscriminator(nn.Module):
         layers: list[nn.Module] = []
         in_channels = channels
         for index, (width, stride) in enumerate(self.widths_and_strides):
-            layers += _conv_block(in_channels, width * features, stride, batch_norm=index > 0)
+            layers += _conv_block(in_channels, width * features, stride, index > 0, dropout)
             in_channels = width * features
         self.features = nn.Sequential(*layers)
         side = image_size // 16
@@ -122,3 +137,134 @@ class SRGANDiscriminator(nn.Module):
                 f"got {tuple(x.shape)}"
             )
         return self.classifier(self.features(x))
+
+
+# ---
+# The models the engine trains: SRResNet (content only) and SRGAN (content + adversarial).
+
+SR_TASK = "sr-x4"
+
+
+def _crop_and_scale(config: dict) -> tuple[int, int]:
+    """The HR crop side and the scale of the ``[data]`` table (``sr-crops``' defaults: 96, 4)."""
+    return config["data"].get("crop_size", 96), config["data"].get("scale", 4)
+
+
+@register_model("srresnet", "SRResNet x4 trained with a content loss only (Ledig et al. 2017; seed 003)")
+def build_srresnet(
+    config: dict,
+    *,
+    features: int = 64,
+    num_blocks: int = 16,
+    content: str = "pixel-mse",
+    vgg_network: str = "vgg19_relu5_4",
+    vgg_weights: str = "",
+    vgg_feature_scale: float = 1 / 12.75,
+) -> GANModel:
+    """SRResNet (the paper's: 64 features, 16 blocks) with the content loss alone ("SRResNet-MSE").
+
+    Batches ``{"lr" in [0, 1], "hr" in [-1, 1]}`` (``sr-crops``); the scale is ``data.scale``.
+    """
+    _, scale = _crop_and_scale(config)
+    return PairedImageModel(
+        SRResNet(3, features, num_blocks, scale),
+        None,
+        config,
+        input_key="lr",
+        target_key="hr",
+        content=ContentLoss(
+            content, vgg_network=vgg_network, vgg_weights=vgg_weights, vgg_feature_scale=vgg_feature_scale
+        ),
+        input_range=(0.0, 1.0),
+        name="srresnet",
+        task=SR_TASK,
+    )
+
+
+class SRGANModel(PairedImageModel):
+    """SRGAN: a :class:`PairedImageModel` whose generator starts from a trained SRResNet.
+
+    ``init_from`` (a checkpoint record, tensor file or run folder of ``srresnet`` or ``srgan``) is
+    loaded into ``G`` just before the first update of a fresh run, not when the model is built: a
+    model loaded from a checkpoint (resume, evaluation) takes its weights from that checkpoint and
+    never needs the SRResNet one.
+    """
+
+    def __init__(self, *args, init_from: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.init_from = init_from
+        self._init_pending = bool(init_from)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        self._init_pending = False  # a checkpoint's weights replace the initialisation
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def loss(self, player: str, batch: dict, ctx) -> LossTerms:
+        if self._init_pending:
+            self.initialise_generator()
+        return super().loss(player, batch, ctx)
+
+    @torch.no_grad()
+    def initialise_generator(self) -> None:
+        """Copy the generator of the ``init_from`` checkpoint into ``G`` (in place, so the optimizer's
+        references stay valid); :class:`CheckpointError` when it is not a fitting SR checkpoint."""
+        try:
+            checkpoint = load_checkpoint(self.init_from)
+        except CheckpointError as exc:
+            raise CheckpointError(
+                f"model.init_from = {self.init_from!r}: {exc}. Train the SRResNet first (e.g. `ganbench "
+                "train srresnet --config cpu`, run folder runs/srresnet-cpu) or set model.init_from"
+            ) from None
+        model = checkpoint.record["model"]
+        if model not in ("srresnet", "srgan"):
+            raise CheckpointError(
+                f"model.init_from: {checkpoint.path} is a {model!r} checkpoint, not srresnet or srgan"
+            )
+        state = checkpoint.tensors_with_prefix("model.G.")
+        try:
+            self.G.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise CheckpointError(
+                f"model.init_from: the generator of {checkpoint.path} does not fit this SRGAN's "
+                f"(model.features / model.num_blocks must match the SRResNet's): {exc}"
+            ) from None
+        self._init_pending = False
+
+
+@register_model("srgan", "SRGAN x4: SRResNet + discriminator, VGG54 content loss (Ledig et al. 2017)")
+def build_srgan(
+    config: dict,
+    *,
+    features: int = 64,
+    num_blocks: int = 16,
+    d_features: int = 64,
+    content: str = "vgg",
+    vgg_network: str = "vgg19_relu5_4",
+    vgg_weights: str = "",
+    vgg_feature_scale: float = 1 / 12.75,
+    content_weight: float = 1.0,
+    adv_weight: float = 1e-3,
+    init_from: str = "",
+) -> GANModel:
+    """SRGAN: ``content_weight * content + adv_weight * adversarial`` (paper: VGG54 + 1e-3).
+
+    The discriminator's input side is ``data.crop_size``; ``init_from`` names the SRResNet
+    checkpoint ``G`` starts from (empty: a random initialisation).
+    """
+    crop_size, scale = _crop_and_scale(config)
+    return SRGANModel(
+        SRResNet(3, features, num_blocks, scale),
+        SRGANDiscriminator(3, crop_size, d_features, dropout=config["tricks"]["d_dropout"]),
+        config,
+        input_key="lr",
+        target_key="hr",
+        content=ContentLoss(
+            content, vgg_network=vgg_network, vgg_weights=vgg_weights, vgg_feature_scale=vgg_feature_scale
+        ),
+        content_weight=content_weight,
+        adv_weight=adv_weight,
+        input_range=(0.0, 1.0),
+        name="srgan",
+        task=SR_TASK,
+        init_from=init_from,
+    )

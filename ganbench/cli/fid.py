@@ -2,6 +2,9 @@
 
 A and B are each an image folder, an ``.npz`` of ``uint8`` images ``(N, H, W[, C])``, or a statistics
 ``.npz`` (``mu``/``sigma``, pytorch-fid compatible, as written by ``--save-stats-a/-b``).
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1) each process extracts a shard of the images and the exact
+statistics are summed over processes (:mod:`ganbench.distributed`); rank 0 prints and writes files.
 """
 
 import argparse
@@ -11,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ganbench import distributed
 from ganbench.cli import print_result
 from ganbench.data.images import load_images
 from ganbench.errors import FeatureMismatchError
 from ganbench.features import EXTRACTOR_NAMES, FeatureExtractor, get_feature_extractor
-from ganbench.features.inception import extract_features
 from ganbench.metrics.frechet import FeatureStats, fid_from_stats
 from ganbench.metrics.kid import kernel_inception_distance
 from ganbench.metrics.precision_recall import precision_recall
@@ -67,16 +70,24 @@ def is_stats_file(path: str) -> bool:
 
 
 def load_side(path: str, extractor: FeatureExtractor, args) -> Side:
-    """Read statistics, or load images and extract their features and statistics."""
+    """Read statistics, or load images and extract their features and statistics (this process's
+    shard of them, statistics summed over processes; features gathered only for KID/PR)."""
     if is_stats_file(path):
         return Side(path, FeatureStats.load(path), None)
     images = load_images(path)
-    features = extract_features(extractor, images, batch_size=args.batch_size, device=args.device)
-    return Side(path, FeatureStats.from_features(features, extractor.extractor_id), features)
+    local = distributed.extract_features_sharded(extractor, images, batch_size=args.batch_size, device=args.device)
+    stats = distributed.all_reduce_stats(FeatureStats.from_features(local, extractor.extractor_id))
+    return Side(path, stats, distributed.gather_features(local) if args.kid or args.pr else None)
 
 
 def run(args) -> int:
-    """Compute and print the scores; exit code 0."""
+    """Compute and print the scores (on rank 0 under torchrun); exit code 0."""
+    with distributed.from_env():
+        return _run(args)
+
+
+def _run(args) -> int:
+    """The ``fid`` command inside the (possibly single-process) process group."""
     stats_inputs = [p for p in (args.a, args.b) if is_stats_file(p)]
     if stats_inputs and (args.kid or args.pr):
         raise FeatureMismatchError(
@@ -84,6 +95,8 @@ def run(args) -> int:
         )
     extractor = get_feature_extractor(args.features, args.weights)
     side_a, side_b = load_side(args.a, extractor, args), load_side(args.b, extractor, args)
+    if not distributed.is_main_process():
+        return 0
     for side, target in ((side_a, args.save_stats_a), (side_b, args.save_stats_b)):
         if target:
             side.stats.save(target)

@@ -11,12 +11,18 @@ channels. The network is :class:`ganbench.features.inception_port.FIDInceptionV3
 * pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth`` state dict (pool_3 and the 1008 logits that
   the Inception Score needs).
 
+On the CPU, inference (no autograd) runs a fused copy of the network (:func:`fused_cpu_network`):
+batch norm folded into the convolutions, ReLU fused into them, weights pre-packed for oneDNN; about
+1.3x faster than the plain module, and equal to it up to float32 rounding (~2e-6 of the largest
+feature). Autograd and other devices use the plain module.
+
 ``extractor_id`` is ``inception-v3-tf-2015-12-05/pool3/<fingerprint>``: the fingerprint is the first 12
 hex digits of a sha256 over the pool_3 network's parameters themselves (names, shapes and float32
 values, in pytorch-fid's key order), not over the file. The same numbers therefore get the same id
 whichever file format carried them, and any different number gets a different id.
 """
 
+import copy
 import hashlib
 import os
 import warnings
@@ -26,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from ganbench.checks import as_uint8_batch
@@ -34,6 +41,7 @@ from ganbench.features.base import FeatureExtractor
 from ganbench.features.inception_port import (
     NUM_CLASSES,
     POOL3_DIM,
+    BasicConv2d,
     FIDInceptionV3,
     conv_layers,
     fid_inception_from_state_dict,
@@ -56,6 +64,9 @@ class InceptionExtractor(FeatureExtractor):
         self.num_classes = NUM_CLASSES if network.fc is not None else None
         self.source = source
         self.network = network.eval().requires_grad_(False).to(memory_format=torch.channels_last)
+        # Built on first CPU inference; kept outside the module tree so that state_dict() and .to()
+        # see only the plain network (the fused one holds oneDNN-packed CPU tensors).
+        object.__setattr__(self, "_fused_cpu", None)
 
     def preprocess(self, images) -> torch.Tensor:
         """Validate a ``uint8`` batch and return the network input ``(N, 3, 299, 299)``, channels-last."""
@@ -67,7 +78,15 @@ class InceptionExtractor(FeatureExtractor):
 
     def forward(self, images) -> torch.Tensor:
         """Return the ``(N, 2048)`` float32 pool_3 features of a ``uint8`` batch."""
-        return self.network(self.preprocess(images)).float()
+        return self._pool3(self.preprocess(images)).float()
+
+    def _pool3(self, x: torch.Tensor) -> torch.Tensor:
+        """pool_3 features of network input ``x``: the fused network for CPU inference, else the plain one."""
+        if x.device.type != "cpu" or torch.is_grad_enabled():
+            return self.network(x)
+        if self._fused_cpu is None:
+            object.__setattr__(self, "_fused_cpu", fused_cpu_network(self.network) or self.network)
+        return self._fused_cpu(x)
 
     def logits(self, images) -> torch.Tensor:
         """Return the ``(N, 1008)`` class logits (needs weights with the fc layer, e.g. pytorch-fid's)."""
@@ -77,7 +96,48 @@ class InceptionExtractor(FeatureExtractor):
                 "features (default_1.pt has no classifier), so no logits / Inception Score; load "
                 "pytorch-fid's pt_inception-2015-12-05-6726825d.pth instead: load_inception('path.pth')"
             )
-        return self.network.classify(self.network(self.preprocess(images))).float()
+        return self.network.classify(self._pool3(self.preprocess(images))).float()
+
+
+class FusedConvReLU(nn.Module):
+    """A :class:`BasicConv2d` (conv, batch norm, ReLU) as one oneDNN convolution, for CPU inference.
+
+    The batch norm is folded into the weights and a bias (``w * g / sqrt(var + eps)``,
+    ``beta - mean * g / sqrt(var + eps)``), the ReLU runs as the convolution's post-op, and the weights
+    are reordered once into oneDNN's blocked layout instead of on every call.
+    """
+
+    def __init__(self, layer: BasicConv2d) -> None:
+        super().__init__()
+        conv, bn = layer.conv, layer.bn
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        weight = (conv.weight * scale[:, None, None, None]).contiguous(memory_format=torch.channels_last)
+        self.args = (list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups)
+        self.weight = torch.ops.mkldnn._reorder_convolution_weight(weight, *self.args)
+        self.bias = (bn.bias - bn.running_mean * scale).contiguous()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.mkldnn._convolution_pointwise(x, self.weight, self.bias, *self.args, "relu", [], "")
+
+
+def fused_cpu_network(network: FIDInceptionV3) -> FIDInceptionV3 | None:
+    """A CPU inference copy of ``network`` whose 94 conv layers are :class:`FusedConvReLU`.
+
+    Returns ``None`` when this torch build has no oneDNN (mkldnn) fused convolution. The copy computes
+    the same function up to float32 rounding (folding the batch norm changes the rounding).
+    """
+    mkldnn = torch.ops.mkldnn
+    if not (
+        torch.backends.mkldnn.is_available()
+        and hasattr(mkldnn, "_convolution_pointwise")
+        and hasattr(mkldnn, "_reorder_convolution_weight")
+    ):
+        return None
+    with torch.no_grad():
+        fused = copy.deepcopy(network).cpu().eval()
+        for name, layer in conv_layers(fused):
+            fused.set_submodule(name, FusedConvReLU(layer))
+    return fused
 
 
 def load_inception(weights: str | os.PathLike | None = None) -> InceptionExtractor:
