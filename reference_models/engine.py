@@ -93,17 +93,17 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ganbench.errors import CheckpointError
+from ganbench.errors import CheckpointError, ConfigError, TrainingDivergedError
 from reference_models.checkpoint import (
     code_version,
     list_checkpoints,
     load_checkpoint,
     load_optimizer_state,
     optimizer_state,
+    save_checkpoint,
 )
 from reference_models.config import resolve
 from reference_models.datasets import EpochSampler, build_dataset, collate
-from ganbench.errors import ConfigError, TrainingDivergedError
 from reference_models.losses import AdversarialLoss, build_loss, gradient_penalty
 from reference_models.outputs import RunOutput, is_main_process, read_metrics
 from reference_models.registry import build
@@ -663,10 +663,21 @@ class Trainer:
 
 
 def _load_model_state(model: GANModel, checkpoint) -> None:
-    """Load the ``model.*`` tensors of a checkpoint into ``model`` (strict)."""
+    """Load the ``model.*`` tensors of a checkpoint into ``model``.
+
+    Strict, except for a generator-only export (:func:`export_generator`), which must hold every
+    tensor of the ``"G"`` player's networks and nothing else (the discriminators keep their init).
+    """
     state = checkpoint.tensors_with_prefix("model.")
     try:
-        model.load_state_dict(state, strict=True)
+        if checkpoint.record.get("export") == "generator":
+            missing, unexpected = model.load_state_dict(state, strict=False)
+            generator_prefixes = tuple(f"{name}." for name in model.players["G"])
+            missing_g = [k for k in missing if k.startswith(generator_prefixes)]
+            if missing_g or unexpected:
+                raise RuntimeError(f"missing generator tensors {missing_g[:5]}, unexpected {unexpected[:5]}")
+        else:
+            model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise CheckpointError(
             f"{checkpoint.path}: weights do not fit model {checkpoint.record['model']!r}: {exc}"
@@ -684,3 +695,19 @@ def load_trained(path, device: str = "cpu") -> tuple[GANModel, dict]:
         raise CheckpointError(f"{checkpoint.path}: its config does not build a model: {exc}") from None
     _load_model_state(model, checkpoint)
     return model.to(_device(device)).eval(), record
+
+
+def export_generator(path, out_dir) -> Path:
+    """Write a small, inference-only copy of a checkpoint: the generator networks' weights and the record.
+
+    Optimizer, RNG and discriminator state are dropped, so the copy is a fraction of the training
+    checkpoint's size (what ganbench ships); :func:`load_trained` reads it like any checkpoint, but it
+    cannot resume training. Returns the new record's path.
+    """
+    source = load_checkpoint(path)
+    model, record = load_trained(path)
+    keep = tuple(f"model.{name}." for name in model.players["G"])
+    tensors = {k: v for k, v in source.tensors.items() if k.startswith(keep)}
+    record = {k: v for k, v in record.items() if k not in ("format", "format_version", "tensors")}
+    record["export"] = "generator"
+    return save_checkpoint(out_dir, record["step"], tensors, record)

@@ -11,12 +11,11 @@ from PIL import Image
 from torch import nn
 
 import ganbench
-from ganbench.errors import CheckpointError, GanbenchError
-from reference_models.checkpoint import list_checkpoints, load_checkpoint
+from ganbench.errors import CheckpointError, ConfigError, GanbenchError, TrainingDivergedError
+from reference_models.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from reference_models.config import config_dir, load_config, parse_override, resolve
 from reference_models.datasets import build_dataset, register_dataset
-from reference_models.engine import Adversary, GANModel, LossTerms, Trainer, load_trained
-from ganbench.errors import ConfigError, TrainingDivergedError
+from reference_models.engine import Adversary, GANModel, LossTerms, Trainer, export_generator, load_trained
 from reference_models.registry import register_model
 
 QUIET_LOG = ["log.sample_every=1000", "log.every=1"]
@@ -186,6 +185,30 @@ def test_load_trained_restores_the_generator(finished_run):
     t.model.eval()
     assert torch.equal(model.sample(10, z), t.model.sample(10, torch.Generator().manual_seed(5)))
     t.model.train()
+
+
+def test_generator_export_is_small_and_samples_identically(finished_run, tmp_path):
+    run, _ = finished_run
+    exported = export_generator(run, tmp_path / "export")
+    full_model, _ = load_trained(run)
+    small_model, record = load_trained(exported)
+    assert record["export"] == "generator" and record["step"] == 2
+    full_size = (run / "checkpoints" / "step_00000002.safetensors").stat().st_size
+    assert exported.with_suffix(".safetensors").stat().st_size < full_size / 3  # no D, optimizers, RNG
+    assert torch.equal(small_model.sample(10, torch.Generator().manual_seed(3)),
+                       full_model.sample(10, torch.Generator().manual_seed(3)))
+
+
+def test_generator_export_missing_a_generator_tensor_is_refused(finished_run, tmp_path):
+    run, _ = finished_run
+    exported = export_generator(run, tmp_path / "export")
+    checkpoint = load_checkpoint(exported)
+    tensors = dict(checkpoint.tensors)
+    tensors.pop(next(k for k in tensors if k.startswith("model.G.")))
+    record = {k: v for k, v in checkpoint.record.items() if k not in ("format", "format_version", "tensors")}
+    broken = save_checkpoint(tmp_path / "broken", 2, tensors, record)
+    with pytest.raises(CheckpointError, match="missing generator tensors"):
+        load_trained(broken)
 
 
 def copy_run(run, tmp_path):

@@ -10,7 +10,7 @@ from ganbench.errors import GanbenchError
 
 # Sub-command modules of ganbench.cli; each defines register(subparsers) which adds its parser and sets
 # ``func`` (called with the parsed arguments, returns an exit code).
-COMMAND_MODULES = ("fid", "sr_baseline", "weights", "classifier", "data", "train", "sample")
+COMMAND_MODULES = ("fid", "sr_baseline", "weights", "classifier", "data", "train", "sample", "score", "run", "compare")
 
 
 def build_parser() -> argparse.ArgumentParser:

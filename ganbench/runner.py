@@ -1,0 +1,379 @@
+"""``ganbench run``: evaluate models x tasks x seeds from a suite file and write a leaderboard.
+
+A suite is a TOML file::
+
+    name = "mnist"                       # writes <out>/mnist.{csv,md,html,json,png}
+    description = "DCGAN and cGAN on MNIST"
+    seeds = [0, 1, 2]
+    published = true                     # add the tasks' published rows (e.g. SRGAN's Table 2)
+
+    [latency]                            # optional; these are the defaults
+    enabled = true
+    batch_sizes = [1, 64]
+    devices = []                         # [] = the CPU, and the GPU when there is one
+    warmup = 3
+    repeats = 20
+    min_time_s = 0.5
+    max_time_s = 10.0
+
+    [tasks.mnist]                        # a task (the table name, or `task = "..."` for a second
+    n = 10000                            # copy with other options) and its options
+    [tasks.mnist-quick]
+    task = "mnist"
+    n = 1000
+
+    [[models]]
+    name = "dcgan"                       # shown in the table
+    config = "cpu"                       # shown in the table
+    source = "../runs/dcgan-cpu"         # see ganbench.generators.load_source; paths relative to this file
+    arch = ""                            # MODEL[:CONFIG] for a plain state dict
+    tasks = ["mnist", "mnist-quick"]
+
+Every finished evaluation (model, task, seed) and latency profile is saved atomically in
+``<out>/.<name>.run/``; a killed run started again skips what is there (the unit's key holds the model,
+the task options and the seed, so an edited suite recomputes what it changed) and the folder is removed
+once the leaderboard is written. Tasks whose data or weights are missing are skipped, and the reason is
+recorded in the leaderboard's metadata. Without a suite, the built-in quick suite runs
+(``ganbench/suites/quick.toml``: the embedded MNIST sample, offline, about a minute on two cores).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+import ganbench
+from ganbench.errors import ConfigError
+from ganbench.generators import Generator, load_source
+from ganbench.latency import available_devices, environment, profile_generator
+from ganbench.leaderboard import atomic_write, make_table, published_row, result_row, write_leaderboard
+from ganbench.scoring import ScoreResult, check_source, combine, evaluate_seed, seeds_for
+from ganbench.tasks import get_task
+from ganbench.tasks.base import SeedResult, check_options
+
+__all__ = ["QUICK_SUITE", "Suite", "ModelEntry", "TaskEntry", "load_suite", "run_suite", "RunState"]
+
+QUICK_SUITE = Path(__file__).with_name("suites") / "quick.toml"
+LATENCY_DEFAULTS = {
+    "enabled": True,
+    "batch_sizes": [1, 64],
+    "devices": [],
+    "warmup": 3,
+    "repeats": 20,
+    "min_time_s": 0.5,
+    "max_time_s": 10.0,
+}
+INTERVAL_NOTE = (
+    "95%: percentile bootstrap of the mean over images (per-image metrics); Student-t over seeds, or over "
+    "K disjoint sample subsets scaled by 1/sqrt(K) with one seed (distribution metrics)"
+)
+SUITE_KEYS = {"name", "description", "seeds", "published", "latency", "tasks", "models"}
+MODEL_KEYS = {"name", "config", "source", "arch", "tasks"}
+
+
+@dataclass
+class TaskEntry:
+    """A task of a suite: its label in the table, the registered task and its options."""
+
+    label: str
+    task: str
+    options: dict
+
+
+@dataclass
+class ModelEntry:
+    """A model of a suite: its table name and config label, what to load, and the task labels to run."""
+
+    name: str
+    config: str
+    source: str
+    arch: str
+    tasks: list[str]
+
+    def key(self) -> dict:
+        return {"name": self.name, "config": self.config, "source": self.source, "arch": self.arch}
+
+
+@dataclass
+class Suite:
+    """A parsed suite file (see the module docstring)."""
+
+    name: str
+    description: str
+    seeds: list[int]
+    published: bool
+    latency: dict
+    tasks: dict[str, TaskEntry]
+    models: list[ModelEntry]
+    path: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _resolve(source: str, base: Path) -> str:
+    """A source relative to the suite's folder (built-ins and absolute paths unchanged)."""
+    if source.startswith("builtin:"):
+        return source
+    path = Path(source).expanduser()
+    return str(path if path.is_absolute() else (base / path).resolve())
+
+
+def load_suite(path: str | os.PathLike | None = None) -> Suite:
+    """Read and check a suite file (``None``: the built-in quick suite); raises :class:`ConfigError`."""
+    path = Path(path) if path is not None else QUICK_SUITE
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read suite {str(path)!r}: {exc}") from None
+    where = f"suite {path}"
+    unknown = set(table) - SUITE_KEYS
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {sorted(unknown)} (known: {', '.join(sorted(SUITE_KEYS))})"
+        )
+    name = table.get("name", path.stem)
+    if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
+        raise ConfigError(f"{where}: name must be a file-name-safe string, got {name!r}")
+    seeds = table.get("seeds", [0])
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+    ):
+        raise ConfigError(f"{where}: seeds must be a non-empty list of integers, got {seeds!r}")
+    latency = check_options(LATENCY_DEFAULTS, table.get("latency", {}), f"{where} [latency]")
+    tasks = {}
+    for label, options in table.get("tasks", {}).items():
+        if not isinstance(options, dict):
+            raise ConfigError(f"{where}: [tasks.{label}] must be a table of options")
+        options = dict(options)
+        task_name = options.pop("task", label)
+        get_task(task_name, **options)  # checks the task name and its options now
+        tasks[label] = TaskEntry(label, task_name, options)
+    models = []
+    for index, entry in enumerate(table.get("models", [])):
+        unknown = set(entry) - MODEL_KEYS
+        if unknown or "source" not in entry or "name" not in entry:
+            raise ConfigError(
+                f"{where}: models[{index}] needs name and source (keys: {', '.join(sorted(MODEL_KEYS))}); "
+                f"unknown: {sorted(unknown)}"
+            )
+        labels = entry.get("tasks", list(tasks))
+        missing = [label for label in labels if label not in tasks]
+        if missing:
+            raise ConfigError(
+                f"{where}: model {entry['name']!r} names task(s) {missing} without a [tasks.*] table"
+            )
+        models.append(
+            ModelEntry(
+                str(entry["name"]),
+                str(entry.get("config", "")),
+                _resolve(str(entry["source"]), path.parent),
+                str(entry.get("arch", "")),
+                list(labels),
+            )
+        )
+    if not models:
+        raise ConfigError(f"{where}: no [[models]]")
+    return Suite(
+        name,
+        str(table.get("description", "")),
+        seeds,
+        bool(table.get("published", False)),
+        latency,
+        tasks,
+        models,
+        path,
+    )
+
+
+class RunState:
+    """Finished units of a run, one JSON file each in ``folder``, written atomically."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    @staticmethod
+    def _key(unit: dict) -> str:
+        return hashlib.sha256(json.dumps(unit, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+    def get(self, unit: dict):
+        """The saved value of ``unit``, or None."""
+        path = self.folder / f"{self._key(unit)}.json"
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return saved["value"] if saved.get("unit") == json.loads(json.dumps(unit, default=str)) else None
+
+    def put(self, unit: dict, value) -> None:
+        atomic_write(
+            self.folder / f"{self._key(unit)}.json", json.dumps({"unit": unit, "value": value}, default=str)
+        )
+
+    def clear(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _display_path(path) -> str:
+    """``path`` relative to the working folder when it is inside it (tables do not carry home folders)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _environment(devices: list[str]) -> dict:
+    return {
+        "torch": torch.__version__,
+        "python": sys.version.split()[0],
+        "devices": {device: environment(device) for device in devices},
+    }
+
+
+def _plan(suite: Suite, tasks: dict, device: str) -> tuple[list[tuple], list[dict]]:
+    """Load every source and check it fits its tasks before anything is computed.
+
+    Returns ``[(model, task label, source)]`` and the skipped ``{"model", "task", "reason"}``.
+    """
+    unavailable = {label: task.unavailable() for label, task in tasks.items()}
+    plan, skipped = [], []
+    for model in suite.models:
+        loaded = None
+        for label in model.tasks:
+            if unavailable[label]:
+                skipped.append({"model": model.name, "task": label, "reason": unavailable[label]})
+                continue
+            if model.source == "builtin:real-data":  # each task holds its own real data
+                source = load_source(model.source, task=tasks[label])
+            else:
+                loaded = loaded or load_source(model.source, arch=model.arch or None, device=device)
+                source = loaded
+            check_source(tasks[label], source)
+            plan.append((model, label, source))
+    return plan, skipped
+
+
+def _evaluate(
+    suite: Suite,
+    state: RunState,
+    entry: tuple,
+    tasks: dict,
+    device: str,
+    devices: list[str],
+    progress: bool,
+    step: str,
+) -> ScoreResult:
+    """One leaderboard row: every seed and the latency, each taken from ``state`` when already done."""
+    model, label, source = entry
+    task = tasks[label]
+    unit = {"model": model.key(), "task": suite.tasks[label].__dict__}
+    seeds = seeds_for(task, source, suite.seeds)
+    results = []
+    for seed in seeds:
+        saved = state.get({**unit, "kind": "seed", "seed": seed})
+        if saved is None:
+            if progress:
+                _say(f"{step} {model.name} ({model.config}) on {label}, seed {seed}")
+            saved = evaluate_seed(task, source, seed, device, progress).to_dict()
+            state.put({**unit, "kind": "seed", "seed": seed}, saved)
+        results.append(SeedResult.from_dict(saved))
+    latency = None
+    if suite.latency["enabled"] and isinstance(source, Generator):
+        latency_unit = {**unit, "kind": "latency", "latency": suite.latency}
+        latency = state.get(latency_unit)
+        if latency is None:
+            if progress:
+                _say(f"{step} {model.name} ({model.config}) latency on {label}")
+            timing = {k: suite.latency[k] for k in ("warmup", "repeats", "min_time_s", "max_time_s")}
+            batch_sizes = tuple(suite.latency["batch_sizes"])
+            latency = profile_generator(source, task.latency_inputs, batch_sizes, devices, **timing)
+            state.put(latency_unit, latency)
+    return combine(task, source.source, seeds, results, latency)
+
+
+def _metadata(
+    suite: Suite, tasks: dict, rows: list[dict], skipped: list[dict], devices: list[str], command: str | None
+) -> dict:
+    """The leaderboard's sidecar (see :mod:`ganbench.leaderboard`)."""
+    from reference_models.checkpoint import code_version
+
+    return {
+        "ganbench": ganbench.__version__,
+        "commit": code_version()["git_commit"],
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": command or f"ganbench run {_display_path(suite.path)}",
+        "environment": _environment(devices),
+        "suite": {
+            "name": suite.name,
+            "description": suite.description,
+            "path": _display_path(suite.path),
+            "seeds": suite.seeds,
+            "latency": suite.latency,
+        },
+        "tasks": {
+            label: {
+                "task": task.name,
+                "options": task.options,
+                "primary_metric": task.primary_metric,
+                "metrics": {s.name: s.to_dict() for s in task.metric_specs()},
+            }
+            for label, task in tasks.items()
+        },
+        "rows": rows,
+        "skipped": skipped,
+        "extractors": sorted({v for row in rows for v in row["extractors"].values()}),
+        "interval": INTERVAL_NOTE,
+    }
+
+
+def run_suite(
+    suite: Suite,
+    out_dir: str | os.PathLike = "leaderboards",
+    device: str = "cpu",
+    progress: bool = True,
+    command: str | None = None,
+) -> dict[str, Path]:
+    """Run ``suite`` (see the module docstring); returns the paths of the leaderboard files."""
+    out_dir = Path(out_dir)
+    state = RunState(out_dir / f".{suite.name}.run")
+    tasks = {label: get_task(entry.task, **entry.options) for label, entry in suite.tasks.items()}
+    devices = suite.latency["devices"] or available_devices()
+    plan, skipped = _plan(suite, tasks, device)
+    rows, row_info = [], []
+    for step, (model, label, source) in enumerate(plan, start=1):
+        step_text = f"[{step}/{len(plan)}]"
+        result = _evaluate(suite, state, (model, label, source), tasks, device, devices, progress, step_text)
+        rows.append(result_row(model.name, model.config, result, label))
+        source_info = {k: _display_path(v) if k == "path" else v for k, v in result.source.items()}
+        row_info.append(
+            {
+                "model": model.name,
+                "config": model.config,
+                "task": label,
+                "source": source_info,
+                "seeds": result.seeds,
+                "counts": result.counts,
+                "extractors": result.extractors,
+                "notes": result.notes,
+            }
+        )
+    if suite.published:
+        for label, task in tasks.items():
+            rows += [published_row(label, entry) for entry in task.published()]
+    metadata = _metadata(suite, tasks, row_info, skipped, devices, command)
+    paths = write_leaderboard(make_table(rows), metadata, out_dir, suite.name)
+    state.clear()
+    return paths

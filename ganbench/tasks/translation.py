@@ -1,0 +1,323 @@
+"""Unpaired translation tasks: ``mnist2mnistm`` and ``apple2orange`` (CycleGAN-style generators).
+
+``mnist2mnistm`` (:mod:`ganbench.data.mnistm`; needs ``GANBENCH_DATA`` with MNIST and train291):
+the first ``n`` MNIST test digits are translated to MNIST-M (domain A -> B) and compared with the
+10,000 MNIST-M test images:
+
+* ``fid_target``, ``kid_target``: FID and KID with the FID Inception (when its weights are present);
+* digit preservation, with the MNIST classifier, when the model also has the reverse direction
+  (CycleGAN's ``G_BA``): ``digit_acc`` is the accuracy on the reverse translation of the MNIST-M test
+  images (each holds a known digit), ``cycle_acc`` on the round trip A -> B -> A of the MNIST digits
+  (outputs are read as grayscale, the mean of their channels).
+
+``apple2orange`` (the official CycleGAN images, which the user supplies: ``folder`` or
+``GANBENCH_DATA/cyclegan/apple2orange`` with ``testA/`` and ``testB/``; check a copy with ``ganbench
+data verify apple2orange FOLDER``): ``fid_a2b``/``kid_a2b`` of the translated test apples against the
+test oranges and, with a reverse model, ``fid_b2a``/``kid_b2a``. ``image_size`` resizes the inputs
+to the model's training size first (e.g. 128 for seed 002's CycleGAN; the real targets keep their
+size). Test sets of about 250 images give FIDs from fewer samples than the Inception's 2,048
+dimensions (biased; KID is the better guide).
+
+Both are deterministic (one run whatever the seeds); distribution metrics get the subset spread of
+:mod:`ganbench.tasks.base`. Ready samples are the translated images (A -> B only).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ganbench.data.idx import find_mnist_files, load_mnist
+from ganbench.data.images import load_images
+from ganbench.data.manifest import SUBSETS
+from ganbench.data.mnistm import load_mnistm
+from ganbench.data.sr_crops import train291_dir
+from ganbench.errors import ConfigError, DataNotFoundError
+from ganbench.features.classifier import default_weights_path
+from ganbench.generators import SampleSet
+from ganbench.metrics.kid import kernel_inception_distance
+from ganbench.settings import data_root
+from ganbench.tasks import register_task
+from ganbench.tasks.base import (
+    DISTRIBUTION,
+    FRACTION,
+    NON_NEGATIVE,
+    PER_IMAGE,
+    MetricSpec,
+    SeedResult,
+    Task,
+    add_distribution_metrics,
+    sample_size_notes,
+)
+from ganbench.tasks.features import (
+    Reference,
+    feature_extractor,
+    features_of,
+    inception_available,
+    reference_features,
+)
+from ganbench.tasks.generation import fid_metric
+
+__all__ = ["MnistToMnistMTask", "AppleToOrangeTask"]
+
+INCEPTION_HINT = "no FID Inception weights (ganbench weights fetch inception)"
+
+
+def target_metrics(
+    result: SeedResult, prefix: str, reference: Reference, fake: torch.Tensor, seed: int, options: dict
+) -> None:
+    """FID and KID (``fid_<prefix>``, ``kid_<prefix>``) of ``fake`` features against ``reference``."""
+    parts = options["spread_subsets"]
+
+    def compute(real_index: np.ndarray, fake_index: np.ndarray) -> dict[str, float]:
+        real_f, fake_f = reference.features[real_index], fake[fake_index]
+        full = len(real_index) == len(reference.features)
+        subsets = options["kid_subsets"] if full else max(1, options["kid_subsets"] // max(1, parts))
+        kid = kernel_inception_distance(real_f, fake_f, subsets, options["kid_subset_size"], seed)
+        real_stats = reference.stats if full else None
+        return {
+            f"fid_{prefix}": fid_metric(real_f, fake_f, reference.extractor_id, real_stats),
+            f"kid_{prefix}": kid["kid_mean"],
+        }
+
+    add_distribution_metrics(result, compute, len(reference.features), len(fake), seed, parts)
+
+
+def resize_square(images: torch.Tensor, size: int) -> torch.Tensor:
+    """``uint8 (N, C, H, W)`` resized to ``size x size`` (bilinear, antialiased, rounded); 0: unchanged."""
+    if not size or tuple(images.shape[-2:]) == (size, size):
+        return images
+    resized = F.interpolate(
+        images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False
+    )
+    return resized.round().clamp(0, 255).to(torch.uint8)
+
+
+def as_gray(images: torch.Tensor) -> torch.Tensor:
+    """``uint8 (N, C, H, W)`` -> ``uint8 (N, 1, H, W)``: the rounded mean of the channels."""
+    return images.float().mean(dim=1, keepdim=True).round().to(torch.uint8)
+
+
+@register_task
+class MnistToMnistMTask(Task):
+    """MNIST -> MNIST-M translation (see the module docstring)."""
+
+    name = "mnist2mnistm"
+    description = (
+        "MNIST -> MNIST-M translation: target FID/KID (Inception), digit preservation (MNIST classifier)"
+    )
+    accepts = ("image",)
+    seeded = False
+    defaults = {
+        "n": 5000,  # MNIST test digits translated
+        "mnistm_seed": 0,
+        "inception": None,  # "auto" (default), true or false
+        "inception_weights": "",
+        "classifier_weights": "",
+        "kid_subsets": 100,
+        "kid_subset_size": 1000,
+        "spread_subsets": 5,
+        "batch_size": 100,
+        "root": "",
+    }
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        o = self.options
+        o["inception"] = "auto" if o["inception"] is None else o["inception"]
+        if o["inception"] not in ("auto", True, False):
+            raise ConfigError(
+                f"task {self.name}: inception must be 'auto', true or false, got {o['inception']!r}"
+            )
+        if not 2 <= o["n"] <= 10000:
+            raise ConfigError(f"task {self.name}: n must be in 2..10000 (MNIST test digits), got {o['n']}")
+
+    @property
+    def use_inception(self) -> bool:
+        choice = self.options["inception"]
+        return choice is True or (choice == "auto" and inception_available(self.options["inception_weights"]))
+
+    def metric_specs(self) -> list[MetricSpec]:
+        specs = []
+        if self.use_inception:
+            specs += [
+                MetricSpec(
+                    "fid_target",
+                    False,
+                    DISTRIBUTION,
+                    "FID (Inception) of translated digits vs MNIST-M test",
+                    NON_NEGATIVE,
+                ),
+                MetricSpec(
+                    "kid_target", False, DISTRIBUTION, "KID (Inception) of translated digits vs MNIST-M test"
+                ),
+            ]
+        return specs + [
+            MetricSpec(
+                "digit_acc",
+                True,
+                PER_IMAGE,
+                "MNIST classifier accuracy on MNIST-M test translated back (B -> A)",
+                FRACTION,
+            ),
+            MetricSpec(
+                "cycle_acc",
+                True,
+                PER_IMAGE,
+                "MNIST classifier accuracy on the round trip A -> B -> A",
+                FRACTION,
+            ),
+        ]
+
+    def unavailable(self) -> str | None:
+        root = self.options["root"] or None
+        try:
+            find_mnist_files("mnist", "test", root)
+            train291_dir(root)
+        except DataNotFoundError as exc:
+            return f"MNIST-M needs MNIST and train291: {exc}"
+        if self.options["inception"] is True and not inception_available(self.options["inception_weights"]):
+            return f"inception = true but {INCEPTION_HINT}"
+        weights = Path(self.options["classifier_weights"] or default_weights_path("mnist"))
+        if not weights.is_file():
+            return f"no MNIST classifier weights at {weights}"
+        return None
+
+    def holdout(self) -> SampleSet:
+        images, labels = load_mnistm("train", self.options["mnistm_seed"], self.options["root"] or None)
+        return SampleSet(
+            images,
+            labels,
+            name="real-data",
+            source={"format": "builtin", "name": "real-data", "data": "MNIST-M training split"},
+        )
+
+    def evaluate(self, source, seed: int, device: str = "cpu", progress: bool = True) -> SeedResult:
+        o = self.options
+        root, n = o["root"] or None, o["n"]
+        digits, labels = load_mnist("mnist", "test", root)
+        digits, labels = digits[:n, None], labels[:n]
+        target, target_labels = load_mnistm("test", o["mnistm_seed"], root)
+        if isinstance(source, SampleSet):
+            fakes = source.select(n, seed)[0]
+        else:
+            fakes = source.translate(digits, o["batch_size"], progress)
+        result = SeedResult(counts={"n_real": len(target), "n_fake": len(fakes)})
+        with sample_size_notes(result.notes):
+            if self.use_inception:
+                inception = feature_extractor("inception", o["inception_weights"], device)
+                reference = reference_features(inception, target, device, progress)
+                result.extractors["inception"] = inception.extractor_id
+                target_metrics(
+                    result, "target", reference, features_of(inception, fakes, device, progress), seed, o
+                )
+        reverse = None if isinstance(source, SampleSet) else source.reverse
+        if reverse is None:
+            result.notes.append("digit_acc, cycle_acc: the model has no reverse (B -> A) generator")
+            return result
+        classifier = feature_extractor("mnist", o["classifier_weights"], device)
+        result.extractors["domain"] = classifier.extractor_id
+        back = as_gray(reverse.translate(target[:n], o["batch_size"], progress))
+        result.per_image["digit_acc"] = (
+            (classifier.logits(back).argmax(1).cpu() == target_labels[:n]).double().numpy()
+        )
+        cycle = as_gray(reverse.translate(fakes, o["batch_size"], progress))
+        result.per_image["cycle_acc"] = (classifier.logits(cycle).argmax(1).cpu() == labels).double().numpy()
+        return result
+
+    def latency_inputs(self, generator, batch_size: int) -> tuple:
+        """A 28x28 RGB batch (padded to the generator's multiple)."""
+        return generator.example_inputs(batch_size, (3, 28, 28))
+
+
+@register_task
+class AppleToOrangeTask(Task):
+    """apple2orange translation with the user's copy of the CycleGAN data (see the module docstring)."""
+
+    name = "apple2orange"
+    description = "apple <-> orange translation (user-supplied data): FID/KID (Inception) per direction"
+    accepts = ("image",)
+    seeded = False
+    defaults = {
+        "folder": "",  # holds testA/ and testB/ (default: GANBENCH_DATA/cyclegan/apple2orange)
+        "inception_weights": "",
+        "kid_subsets": 100,
+        "kid_subset_size": 1000,
+        "spread_subsets": 5,
+        "batch_size": 8,
+        "image_size": 0,  # resize the inputs to this square size first (the model's training size); 0: as is
+    }
+
+    def metric_specs(self) -> list[MetricSpec]:
+        return [
+            MetricSpec(
+                "fid_a2b",
+                False,
+                DISTRIBUTION,
+                "FID (Inception): apples translated to oranges vs test oranges",
+                NON_NEGATIVE,
+            ),
+            MetricSpec("kid_a2b", False, DISTRIBUTION, "KID (Inception): apples -> oranges vs test oranges"),
+            MetricSpec(
+                "fid_b2a",
+                False,
+                DISTRIBUTION,
+                "FID (Inception): oranges translated to apples vs test apples",
+                NON_NEGATIVE,
+            ),
+            MetricSpec("kid_b2a", False, DISTRIBUTION, "KID (Inception): oranges -> apples vs test apples"),
+        ]
+
+    def folder(self) -> Path:
+        """The folder holding ``testA/`` and ``testB/`` (raises :class:`DataNotFoundError`)."""
+        base = (
+            Path(self.options["folder"]).expanduser() if self.options["folder"] else data_root() / "cyclegan"
+        )
+        for candidate in (base, base / "apple2orange"):
+            if all((candidate / s).is_dir() for s in ("testA", "testB")):
+                return candidate
+        raise DataNotFoundError(
+            f"apple2orange not found in {str(base)!r}: the images are not distributed with ganbench; put "
+            f"the official {'/, '.join(SUBSETS)}/ folders there (check them with `ganbench data verify "
+            "apple2orange FOLDER`) or set the task's folder option"
+        )
+
+    def unavailable(self) -> str | None:
+        try:
+            self.folder()
+        except DataNotFoundError as exc:
+            return str(exc)
+        if not inception_available(self.options["inception_weights"]):
+            return INCEPTION_HINT
+        return None
+
+    def evaluate(self, source, seed: int, device: str = "cpu", progress: bool = True) -> SeedResult:
+        o = self.options
+        folder = self.folder()
+        apples, oranges = load_images(folder / "testA"), load_images(folder / "testB")
+        inception = feature_extractor("inception", o["inception_weights"], device)
+        result = SeedResult(extractors={"inception": inception.extractor_id})
+        directions = [("a2b", apples, oranges, source)]
+        if not isinstance(source, SampleSet) and source.reverse is not None:
+            directions.append(("b2a", oranges, apples, source.reverse))
+        with sample_size_notes(result.notes):
+            for prefix, inputs, targets, model in directions:
+                if isinstance(model, SampleSet):
+                    fakes = model.images
+                else:
+                    fakes = model.translate(resize_square(inputs, o["image_size"]), o["batch_size"], progress)
+                reference = reference_features(inception, targets, device, progress)
+                target_metrics(
+                    result, prefix, reference, features_of(inception, fakes, device, progress), seed, o
+                )
+                result.counts.update({f"n_real_{prefix}": len(targets), f"n_fake_{prefix}": len(fakes)})
+        if len(directions) == 1:
+            result.notes.append("fid_b2a, kid_b2a: no reverse (B -> A) generator")
+        return result
+
+    def latency_inputs(self, generator, batch_size: int) -> tuple:
+        """A 256x256 RGB batch (the data set's image size)."""
+        return generator.example_inputs(batch_size, (3, 256, 256))
