@@ -84,9 +84,13 @@ class InceptionExtractor(FeatureExtractor):
         """pool_3 features of network input ``x``: the fused network for CPU inference, else the plain one."""
         if x.device.type != "cpu" or torch.is_grad_enabled():
             return self.network(x)
+        return self._cpu_inference_network()(x)
+
+    def _cpu_inference_network(self) -> nn.Module:
+        """The fused CPU network (built on first use), or the plain one where oneDNN is missing."""
         if self._fused_cpu is None:
             object.__setattr__(self, "_fused_cpu", fused_cpu_network(self.network) or self.network)
-        return self._fused_cpu(x)
+        return self._fused_cpu
 
     def logits(self, images) -> torch.Tensor:
         """Return the ``(N, 1008)`` class logits (needs weights with the fc layer, e.g. pytorch-fid's)."""
