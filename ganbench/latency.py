@@ -17,6 +17,7 @@ when there is one, the GPU, with parameters, output shape and the environment (d
 
 from __future__ import annotations
 
+import ctypes
 import platform
 import re
 import statistics
@@ -92,6 +93,14 @@ def _resident_kib(field: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def _release_free_heap() -> None:
+    """Return the C heap's free memory to the system (glibc ``malloc_trim``); a no-op elsewhere."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 class _PeakMemory:
     """Peak memory added by the calls made inside the ``with`` block (MiB), or None if unknown."""
 
@@ -104,6 +113,7 @@ class _PeakMemory:
             torch.cuda.reset_peak_memory_stats(self.device)
             self.start = torch.cuda.memory_allocated(self.device)
         else:
+            _release_free_heap()  # else allocations reuse resident freed memory and show no growth
             try:
                 _PROC_CLEAR_REFS.write_text("5")  # resets VmHWM to the current resident size
                 self.start = _resident_kib("VmRSS")
