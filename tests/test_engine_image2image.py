@@ -40,7 +40,7 @@ def small_root(data_root, tmp_path_factory):
     folder = root / "sr" / "train291" / "T91"
     folder.mkdir(parents=True)
     for photo in sorted((data_root / "sr" / "train291" / "T91").glob("*.png"))[:6]:
-        (folder / photo.name).symlink_to(photo)
+        (folder / photo.name).symlink_to(photo.resolve())  # data_root may be relative
     return root
 
 
