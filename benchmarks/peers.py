@@ -14,11 +14,11 @@ fake = the next ``n``) with the same FID Inception network (``load_inception()``
   takes ``eigvals(S1 @ S2)``. Same preprocessing, same weights: the FIDs must agree to 1e-3 relative.
 * **pytorch-fid style**: pytorch-fid's procedure with the same network: float images in [0, 1],
   ``F.interpolate(bilinear, align_corners=False)`` to 299, ``2x - 1``, the network in its default
-  (NCHW) memory format, ``np.cov``, ``scipy.linalg.sqrtm`` of the product (with pytorch-fid's eps
-  fallback and imaginary-part check). Its preprocessing differs (half-pixel resize, ``(x - 127.5) /
-  127.5`` instead of the TF graph's ``(x - 128) / 128``), so its FID differs; the script checks that
-  ganbench's Fréchet step gives the same FID on pytorch-fid's own statistics, i.e. that the whole
-  difference comes from the preprocessing.
+  (NCHW) memory format, float64 activations, ``np.cov``, ``scipy.linalg.sqrtm(..., disp=False)`` of
+  the product exactly as pytorch-fid calls it (with its eps fallback and imaginary-part check). Its
+  preprocessing differs (half-pixel resize, ``(x - 127.5) / 127.5`` instead of the TF graph's
+  ``(x - 128) / 128``), so its FID differs; the script checks that ganbench's Fréchet step gives the
+  same FID on pytorch-fid's own statistics, i.e. that the whole difference comes from the preprocessing.
 
 Then the 28x28 domain FID (mnist classifier: ``uint8`` -> features -> ``FeatureStats``, images/s), and
 with ``--levers`` a table of extraction throughput at 299x299 for the levers (memory format, fused
@@ -58,8 +58,10 @@ from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from ganbench.errors import DataNotFoundError, SampleSizeWarning
+from ganbench.features.base import extract_features
 from ganbench.features.classifier import load_classifier
-from ganbench.features.inception import INPUT_SIZE, InceptionExtractor, extract_features, load_inception
+from ganbench.features.inception import INPUT_SIZE, InceptionExtractor, load_inception
+from ganbench.files import atomic_write_text
 from ganbench.metrics.frechet import FeatureStats, fid_from_stats, frechet_distance
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -71,24 +73,22 @@ INCEPTION_GFLOP = 11.42  # 5.71 G multiply-adds per 299x299 image (the 94 convol
 
 
 def load_digit_sets(count: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Two disjoint sets of ``count`` MNIST digits, ``uint8 (count, 1, 28, 28)``: "real" and "fake".
+    """Two disjoint sets of ``count`` MNIST test digits, ``uint8 (count, 1, 28, 28)``: "real" and "fake".
 
-    From the 10,000 test digits (the first ``count`` and the next ``count``; the "fake" set comes from
-    the training digits when ``2 * count`` exceeds 10,000) with ``GANBENCH_DATA``, else from the 2,000
-    digits shipped in the package (``count`` is then capped at 1,000).
+    The first ``count`` and the next ``count`` of the 10,000 test digits with ``GANBENCH_DATA``, else of
+    the 2,000 test digits shipped in the package; ``count`` is capped at half of them (5,000 or 1,000).
+    Training digits are never used: the domain FID's classifier was trained on them.
     """
     try:
         from ganbench.data.idx import load_mnist
 
         test = load_mnist("mnist", "test")[0]
-        rest = test[count:] if 2 * count <= len(test) else load_mnist("mnist", "train")[0]
     except DataNotFoundError:
         from ganbench.data.sample import load_embedded_sample
 
         test = load_embedded_sample()[0]
-        count = min(count, len(test) // 2)
-        rest = test[count:]
-    return test[:count].unsqueeze(1).contiguous(), rest[:count].unsqueeze(1).contiguous()
+    count = min(count, len(test) // 2)
+    return test[:count].unsqueeze(1).contiguous(), test[count : 2 * count].unsqueeze(1).contiguous()
 
 
 def load_s_note() -> str:
@@ -220,7 +220,7 @@ class PytorchFidPipeline(Pipeline):
     def _fid(self):
         with self.timing("extract"):  # calculate_activation_statistics
             for side in (True, False):
-                activations = np.concatenate(self.activations[side])
+                activations = np.concatenate(self.activations[side]).astype(np.float64)  # pytorch-fid's pred_arr
                 self.moments += [np.mean(activations, axis=0), np.cov(activations, rowvar=False)]
         with self.timing("frechet"):
             return pytorch_fid_frechet(*self.moments)
@@ -229,7 +229,9 @@ class PytorchFidPipeline(Pipeline):
 def pytorch_fid_frechet(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
     """pytorch-fid's ``calculate_frechet_distance`` (sqrtm of the product, eps fallback, imaginary check)."""
     diff = mu1 - mu2
-    covmean = scipy.linalg.sqrtm(sigma1.dot(sigma2))  # pytorch-fid passes disp=False (deprecated in scipy)
+    with warnings.catch_warnings():  # scipy >= 1.16 deprecates disp; pytorch-fid still passes it, and
+        warnings.simplefilter("ignore", DeprecationWarning)  # so also pays for the error estimate it returns
+        covmean, _ = scipy.linalg.sqrtm(sigma1.dot(sigma2), disp=False)
     if not np.isfinite(covmean).all():
         offset = np.eye(sigma1.shape[0]) * eps
         covmean = scipy.linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
@@ -435,21 +437,16 @@ def write_section(text: str, path: Path = RESULTS) -> None:
     block = f"{BEGIN}\n{text.rstrip()}\n{END}\n"
     pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END) + r"\n?", re.S)
     new = pattern.sub(lambda _: block, old) if pattern.search(old) else old.rstrip() + "\n\n" + block
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(new)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, new)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=100, help="images per side for the Inception FID (default 100)")
     parser.add_argument("--batch-size", type=int, default=32, help="Inception batch size for every pipeline")
-    parser.add_argument("--domain-n", type=int, default=10000, help="images per side for the 28x28 domain FID")
+    parser.add_argument(
+        "--domain-n", type=int, default=5000, help="test digits per side for the 28x28 domain FID (at most 5000)"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--quick", action="store_true", help="n=20, domain-n=2000, no levers: a smoke run")
     parser.add_argument("--levers", action="store_true", help="also measure the extraction levers at 299x299")
@@ -516,7 +513,7 @@ def main() -> None:
         "ganbench's: the preprocessing alone (half-pixel resize and (x - 127.5) / 127.5 instead of TF 1.x's "
         "resize and (x - 128) / 128).",
     )
-    emit("", "Domain FID (28x28, real: MNIST test digits, fake: other MNIST digits), uint8 -> features -> "
+    emit("", "Domain FID (28x28, real: MNIST test digits, fake: other MNIST test digits), uint8 -> features -> "
          "statistics -> FID, best of 3:", "", *domain_fid(args.domain_n, repeats=3))
     if args.levers:
         emit("", "Extraction levers at 299x299 (network forward on preprocessed input, round-robin over "

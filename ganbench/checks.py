@@ -2,19 +2,27 @@
 
 Conventions: image batches are ``(N, C, H, W)`` with ``C`` in {1, 3} (``(N, H, W)`` is read as
 grayscale); feature extractors take ``uint8`` in 0..255; :func:`to_uint8` converts float images from a
-stated value range.
+stated value range. Features are real ``(N, dim)`` matrices (:func:`as_feature_matrix`); sample counts
+are checked by :func:`check_min_samples` and :func:`check_sample_size`; per-image metrics take a
+``reduction`` of ``"mean"`` or ``"none"`` (:func:`reduce_per_image`).
 """
+
+import warnings
 
 import numpy as np
 import torch
 
 from ganbench.errors import (
+    FeatureMismatchError,
     ImageRangeError,
     ImageShapeError,
     ImageSizeMismatchError,
     NonFiniteImageError,
+    SampleSizeWarning,
     TooFewSamplesError,
 )
+
+REDUCTIONS = ("mean", "none")
 
 
 def as_tensor(x, name: str = "images") -> torch.Tensor:
@@ -102,3 +110,49 @@ def check_min_samples(n: int, minimum: int, what: str) -> None:
     """Raise :class:`TooFewSamplesError` when ``n < minimum``."""
     if n < minimum:
         raise TooFewSamplesError(f"{what} needs at least {minimum} samples, got {n}")
+
+
+def check_sample_size(n: int | None, dim: int, what: str, minimum: int = 2) -> None:
+    """Raise :class:`TooFewSamplesError` below ``minimum`` samples; warn when ``n < dim``.
+
+    ``n=None`` (a statistics file without a sample count) is accepted silently.
+    """
+    if n is None:
+        return
+    check_min_samples(n, minimum, what)
+    if n < dim:
+        warnings.warn(
+            f"{what}: {n} samples for {dim}-d features; with fewer samples than dimensions the value "
+            "is unreliable (FID is biased upward) and not comparable to values from more samples",
+            SampleSizeWarning,
+            stacklevel=3,
+        )
+
+
+def as_feature_matrix(features, name: str = "features", dim: int | None = None) -> torch.Tensor:
+    """Validate a ``(N, dim)`` feature matrix and return it as a tensor (same dtype and device).
+
+    Raises :class:`FeatureMismatchError` for another shape or a ``dim`` other than the expected one,
+    and :class:`NonFiniteImageError` (a ``ValueError``) naming ``name`` for NaN/Inf values.
+    """
+    x = as_tensor(features, name)
+    if x.ndim != 2:
+        raise FeatureMismatchError(f"{name}: expected a (N, dim) feature matrix, got shape {tuple(x.shape)}")
+    if dim is not None and x.shape[1] != dim:
+        raise FeatureMismatchError(f"{name}: expected {dim}-d features, got {x.shape[1]}-d")
+    if x.is_complex() or x.dtype == torch.bool:
+        raise FeatureMismatchError(f"{name}: expected real-valued features, got {x.dtype}")
+    return check_finite(x, name)
+
+
+def check_reduction(reduction: str) -> str:
+    """Return ``reduction`` when it is one of :data:`REDUCTIONS`, else raise ``ValueError``."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+def reduce_per_image(values: torch.Tensor, reduction: str) -> torch.Tensor:
+    """Apply ``reduction`` to per-image values: ``"mean"`` gives a scalar, ``"none"`` the values."""
+    check_reduction(reduction)
+    return values.mean() if reduction == "mean" else values

@@ -1,4 +1,8 @@
-"""Multi-process evaluation: shard feature extraction across processes, merge exact statistics.
+"""Multi-process evaluation and training: the one home of ``torch.distributed`` in ganbench.
+
+Evaluation shards feature extraction across processes and merges exact statistics; training
+(:class:`reference_models.engine.Trainer` under ``torchrun``) averages gradients over processes
+with the collectives at the end of this module (see "Training" below).
 
 Run any evaluation under ``torchrun`` and every process takes a contiguous, batch-aligned shard of
 the images, extracts its features, and the float64 sufficient statistics (``sum x``, ``sum x x^T``,
@@ -13,17 +17,30 @@ network in the same batch as in a single process; only the float64 summation ord
 FID equals the single-process FID to ~1e-12 relative. Features that KID and precision/recall need are
 gathered back in the original order (:func:`gather_features`).
 
+Training::
+
+    torchrun --nproc_per_node 2 -m ganbench train dcgan --config cpu --out runs/dcgan-ddp
+
+Every process trains on its own slice of each global batch with its own noise stream
+(:func:`rank_seed`); after each backward pass :func:`all_reduce_gradients` averages the updated
+player's gradients, so every process takes the same optimizer step and the weights stay identical,
+and :func:`broadcast_tensors` copies rank 0's buffers (BatchNorm running statistics) to the others.
+
 Outside ``torchrun`` (no ``WORLD_SIZE`` > 1 in the environment) every helper is the identity: rank 0 of
 1 process, the whole range as the shard, no communication. The backend is NCCL when CUDA is
-available, gloo otherwise (CPU processes).
+available, gloo otherwise (CPU processes); collectives give up after ``timeout`` seconds (default:
+torch's, 30 minutes for gloo, 10 for NCCL), so a process that dies or stalls does not hang the others
+for ever (``torchrun`` also stops every process when one fails).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -45,6 +62,11 @@ __all__ = [
     "gather_features",
     "print_main",
     "barrier",
+    "rank_seed",
+    "broadcast_tensors",
+    "all_reduce_gradients",
+    "all_reduce_mean",
+    "gather_to_main",
 ]
 
 
@@ -56,13 +78,15 @@ def _env_world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def init_from_env(backend: str | None = None) -> bool:
+def init_from_env(backend: str | None = None, timeout: float | None = None) -> bool:
     """Join the process group described by torchrun's environment variables, if there is one.
 
     Does nothing (returns ``False``) when ``WORLD_SIZE`` is absent or 1, or when a process group is
     already initialised (then the caller owns it). Otherwise initialises it with ``backend`` (default:
-    ``"nccl"`` with CUDA, ``"gloo"`` without), selects this process's GPU, and returns ``True``: the
-    caller then ends it with ``torch.distributed.destroy_process_group()`` (or uses :func:`from_env`).
+    ``"nccl"`` with CUDA, ``"gloo"`` without) and ``timeout`` (seconds a collective waits for the other
+    processes before raising; ``None``: torch's default), selects this process's GPU, and returns
+    ``True``: the caller then ends it with ``torch.distributed.destroy_process_group()`` (or uses
+    :func:`from_env`).
     """
     if _env_world_size() <= 1 or (dist.is_available() and dist.is_initialized()):
         return False
@@ -71,15 +95,15 @@ def init_from_env(backend: str | None = None) -> bool:
     backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
     if backend == "nccl":
         torch.cuda.set_device(local_rank())
-    dist.init_process_group(backend=backend)
+    dist.init_process_group(backend=backend, timeout=None if timeout is None else timedelta(seconds=timeout))
     return True
 
 
 @contextmanager
-def from_env(backend: str | None = None) -> Iterator[bool]:
+def from_env(backend: str | None = None, timeout: float | None = None) -> Iterator[bool]:
     """Context manager around :func:`init_from_env`; yields :func:`is_distributed` and ends the group
     it started (a group started by the caller is left alone)."""
-    started = init_from_env(backend)
+    started = init_from_env(backend, timeout)
     try:
         yield is_distributed()
     finally:
@@ -181,7 +205,7 @@ def extract_features_sharded(
     :func:`ganbench.features.inception.extract_features` on all images. Returns ``(n_shard, dim)``
     float32 on the CPU (``(0, dim)`` for an empty shard); the bar shows on rank 0 only.
     """
-    from ganbench.features.inception import extract_features
+    from ganbench.features.base import extract_features
 
     shard = shard_range(len(images), batch_size)
     if len(shard) == 0:
@@ -246,3 +270,104 @@ def gather_features(features: torch.Tensor) -> torch.Tensor:
     gathered = [torch.empty_like(padded) for _ in sizes]
     dist.all_gather(gathered, padded)
     return torch.cat([chunk[:size] for chunk, size in zip(gathered, sizes)]).cpu()
+
+
+# --------------------------------------------------------------------------- training
+
+
+def rank_seed(seed: int, process_rank: int | None = None) -> int:
+    """The seed of process ``process_rank``'s random streams (noise, dropout) in a run seeded ``seed``.
+
+    Rank 0 keeps ``seed`` itself, so it draws exactly what a single process would; rank ``r > 0`` gets
+    a 32-bit seed derived from ``(seed, r)`` by :class:`numpy.random.SeedSequence` (deterministic,
+    and unrelated to the seeds of other runs and ranks). The default rank is this process's.
+    """
+    process_rank = rank() if process_rank is None else process_rank
+    if process_rank == 0:
+        return seed
+    return int(np.random.SeedSequence([seed % 2**64, process_rank]).generate_state(1)[0])
+
+
+def _coalesced(tensors: list[torch.Tensor], collective) -> None:
+    """Run the in-place ``collective(flat)`` on ``tensors`` flattened into one buffer per dtype and
+    device (one call instead of one per tensor), then copy the result back into ``tensors``."""
+    groups: dict[tuple, list[torch.Tensor]] = {}
+    for tensor in tensors:
+        groups.setdefault((tensor.dtype, tensor.device), []).append(tensor)
+    for group in groups.values():
+        flat = torch.cat([t.reshape(-1) for t in group])
+        collective(flat)
+        offset = 0
+        for tensor in group:
+            tensor.copy_(flat[offset : offset + tensor.numel()].view(tensor.shape))
+            offset += tensor.numel()
+
+
+@torch.no_grad()
+def broadcast_tensors(tensors: Iterable[torch.Tensor], src: int = 0) -> None:
+    """Overwrite ``tensors`` (parameters, buffers) on every process with process ``src``'s values.
+
+    The engine calls it on the model's buffers after every update: like DDP's ``broadcast_buffers``,
+    rank 0's BatchNorm running statistics are the ones every process holds (and checkpoints keep).
+    No-op outside a process group.
+    """
+    if is_distributed():
+        _coalesced([t.detach() for t in tensors], lambda flat: dist.broadcast(flat, src))
+
+
+@torch.no_grad()
+def all_reduce_gradients(parameters: Iterable[torch.nn.Parameter]) -> None:
+    """Average the gradients of ``parameters`` over processes, in place (no-op outside a process group).
+
+    This is what ``DistributedDataParallel`` does during the backward pass, done explicitly after it:
+    it works for every model of the engine as it is, whatever the model does in a step, including
+    several forward passes of one network before a backward (real and fake batches, CycleGAN's
+    cycles), a frozen player's network inside the other player's loss, and the WGAN-GP gradient
+    penalty's double backward (``create_graph=True``), none of which DDP's gradient hooks support
+    without extra care. The cost is that communication does not overlap the backward pass (one
+    all-reduce per dtype per update), negligible for these networks.
+
+    A parameter with no gradient on any process keeps ``grad = None`` (so optimizers skip it as in a
+    single process); one with a gradient on some processes only gets the average with zeros elsewhere,
+    as in DDP.
+    """
+    if not is_distributed():
+        return
+    parameters = list(parameters)
+    if not parameters:
+        return
+    device = parameters[0].device
+    has_grad = torch.tensor([p.grad is not None for p in parameters], dtype=torch.int32, device=device)
+    dist.all_reduce(has_grad)
+    grads = []
+    for p, anywhere in zip(parameters, has_grad.tolist(), strict=True):
+        if anywhere and p.grad is None:
+            p.grad = torch.zeros_like(p)
+        if anywhere:
+            grads.append(p.grad)
+    scale = 1.0 / world_size()
+    _coalesced(grads, lambda flat: dist.all_reduce(flat.mul_(scale)))
+
+
+def all_reduce_mean(values: torch.Tensor) -> torch.Tensor:
+    """The element-wise mean of ``values`` over processes (``values`` itself outside a process group).
+
+    Computed in float64; the result is on the CPU. The engine averages the logged losses and the
+    loss it checks for divergence, so every process stops together when any one diverges.
+    """
+    if not is_distributed():
+        return values
+    total = values.detach().to(_comm_device(), torch.float64, copy=True)
+    dist.all_reduce(total)
+    return total.cpu() / world_size()
+
+
+def gather_to_main(obj) -> list:
+    """Every process's picklable ``obj`` in rank order on rank 0, ``[]`` on the others (``[obj]``
+    outside a process group). For per-process training state (RNG states, replay pools) that rank 0
+    writes into a checkpoint; tensors should be on the CPU."""
+    if not is_distributed():
+        return [obj]
+    gathered = [None] * world_size() if is_main_process() else None
+    dist.gather_object(obj, gathered, dst=0)
+    return gathered or []

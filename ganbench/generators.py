@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ from tqdm.auto import tqdm
 from ganbench.checks import as_uint8_batch, to_uint8
 from ganbench.data.images import IMAGE_EXTENSIONS, load_images, read_image
 from ganbench.errors import CheckpointError, ConfigError, CorruptFileError, DataNotFoundError, ImageShapeError
+from ganbench.files import atomic_path, is_torchscript
 from ganbench.imresize import imresize
 
 __all__ = [
@@ -437,7 +437,7 @@ def load_source(
         return _from_reference_checkpoint(path).to(device)
     if suffix == ".safetensors":
         return _from_state_dict(_read_safetensors(path), arch, path).to(device)
-    if _is_torchscript(path):
+    if is_torchscript(path):
         return _from_torchscript(path, conventions or {}).to(device)
     return _from_state_dict(_read_pickled_state_dict(path), arch, path).to(device)
 
@@ -493,14 +493,6 @@ def _is_reference_record(path: Path) -> bool:
         return json.loads(path.read_text(encoding="utf-8")).get("format") == FORMAT
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
         return False
-
-
-def _is_torchscript(path: Path) -> bool:
-    """Whether ``path`` is a TorchScript archive (a zip with compiled ``code/``), without loading it."""
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return any("/code/" in name for name in archive.namelist())
 
 
 def _from_reference_checkpoint(path: Path) -> Generator:
@@ -618,17 +610,10 @@ def save_torchscript(
             )
         scripted = torch.jit.trace(module.eval(), example_inputs)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.jit.save(
-            scripted, tmp, _extra_files={TORCHSCRIPT_INFO: json.dumps(conventions, sort_keys=True)}
+            scripted, str(tmp), _extra_files={TORCHSCRIPT_INFO: json.dumps(conventions, sort_keys=True)}
         )
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 

@@ -4,8 +4,9 @@ a JSON sidecar and a PNG chart (quality vs latency).
 Columns (CSV): ``model``, ``config``, ``task``, ``seeds``; per metric ``<m>``, ``<m>_lo``, ``<m>_hi``
 (the 95% interval, :mod:`ganbench.tasks.base`); sample counts (``n_real``, ``n_fake``, ``n_set5``...);
 latency ``params``, ``output_shape`` and, per device and batch size, ``<device>_b<batch>_ms`` (median),
-``_p90_ms``, ``_img_s`` and ``_peak_mb``. Published results (e.g. SRGAN's Table 2) are rows whose
-``config`` starts with ``published:``, without intervals.
+``_p90_ms``, ``_img_s`` and ``_peak_mb``. Published results (``ganbench/published.toml``: SRGAN's
+Table 2, Lucic et al. 2018) are rows whose ``config`` starts with ``published:``, without intervals
+or latency; the sidecar's ``published`` maps each source to the convention its numbers follow.
 
 The sidecar ``NAME.json`` holds what the numbers depend on: ganbench version and git commit, torch,
 devices, date, the command that regenerates the table, task options, metric directions, feature
@@ -20,7 +21,6 @@ import io
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -28,12 +28,12 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
 from ganbench.errors import CorruptFileError, DataNotFoundError
+from ganbench.files import atomic_write_bytes, atomic_write_text
 from ganbench.scoring import ScoreResult, format_value
 
 __all__ = [
     "ID_COLUMNS",
     "PUBLISHED_PREFIX",
-    "atomic_write",
     "result_row",
     "published_row",
     "latency_columns",
@@ -50,22 +50,6 @@ ID_COLUMNS = ("model", "config", "task")
 PUBLISHED_PREFIX = "published:"
 LATENCY_X = "cpu_b1_ms"  # the chart's x axis: CPU latency at batch 1
 FILE_SUFFIXES = (".csv", ".md", ".html", ".json", ".png")
-
-
-def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
 
 
 # --------------------------------------------------------------------------------------------- rows
@@ -109,7 +93,8 @@ def result_row(model: str, config: str, result: ScoreResult, task: str | None = 
 
 
 def published_row(task: str, entry: dict) -> dict:
-    """A row of published numbers (``{"model", "source", "metrics"}``), without intervals."""
+    """A row of published numbers (``{"model", "source", "metrics"}``, as
+    :meth:`ganbench.tasks.base.Task.published` gives them), without intervals."""
     row = {
         "model": entry["model"],
         "config": f"{PUBLISHED_PREFIX} {entry['source']}",
@@ -222,6 +207,12 @@ def _notes_lines(metadata: dict) -> list[str]:
         lines += (
             ["## Skipped", ""]
             + [f"- {s['model']} / {s['task']}: {s['reason']}" for s in metadata["skipped"]]
+            + [""]
+        )
+    if metadata.get("published"):
+        lines += (
+            ["## Published results", ""]
+            + [f"- {source}: {convention}" for source, convention in metadata["published"].items()]
             + [""]
         )
     return lines
@@ -410,12 +401,12 @@ def write_leaderboard(
     png = io.BytesIO()
     render_chart(table, metadata).save(png, format="PNG")
     paths = {
-        "csv": atomic_write(out_dir / f"{name}.csv", table.to_csv(index=False)),
-        "md": atomic_write(out_dir / f"{name}.md", render_markdown(table, metadata)),
-        "html": atomic_write(out_dir / f"{name}.html", render_html(table, metadata)),
-        "png": atomic_write(out_dir / f"{name}.png", png.getvalue()),
+        "csv": atomic_write_text(out_dir / f"{name}.csv", table.to_csv(index=False)),
+        "md": atomic_write_text(out_dir / f"{name}.md", render_markdown(table, metadata)),
+        "html": atomic_write_text(out_dir / f"{name}.html", render_html(table, metadata)),
+        "png": atomic_write_bytes(out_dir / f"{name}.png", png.getvalue()),
     }
-    paths["json"] = atomic_write(
+    paths["json"] = atomic_write_text(
         out_dir / f"{name}.json", json.dumps(metadata, indent=2, sort_keys=True, default=str) + "\n"
     )
     return paths

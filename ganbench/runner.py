@@ -5,7 +5,13 @@ A suite is a TOML file::
     name = "mnist"                       # writes <out>/mnist.{csv,md,html,json,png}
     description = "DCGAN and cGAN on MNIST"
     seeds = [0, 1, 2]
-    published = true                     # add the tasks' published rows (e.g. SRGAN's Table 2)
+    published = true                     # default: add published rows (ganbench/published.toml)
+    runs_dir = "runs"                    # default: where `run = ...` models are (from the working
+                                         # folder, as `ganbench train` writes them); --runs-dir
+    inception = "auto"                   # default for the tasks with Inception metrics ("auto", true,
+                                         # false); --no-inception sets false
+    inception_samples = 0                # default for them: images a side, 0 = 500 on the CPU and
+                                         # 10,000 on a GPU; --inception-samples N
 
     [latency]                            # optional; these are the defaults
     enabled = true
@@ -17,8 +23,8 @@ A suite is a TOML file::
     max_time_s = 10.0
 
     [tasks.mnist]                        # a task (the table name, or `task = "..."` for a second
-    n = 10000                            # copy with other options) and its options
-    [tasks.mnist-quick]
+    n = 10000                            # copy with other options) and its options; these win over
+    [tasks.mnist-quick]                  # the suite-level inception keys, the command line over both
     task = "mnist"
     n = 1000
 
@@ -29,12 +35,23 @@ A suite is a TOML file::
     arch = ""                            # MODEL[:CONFIG] for a plain state dict
     tasks = ["mnist", "mnist-quick"]
 
+    [[models]]
+    name = "cgan"
+    config = "cpu-fashion"
+    run = "cgan-cpu-fashion"             # instead of source: the run folder <runs_dir>/cgan-cpu-fashion
+    train = "ganbench train cgan --config cpu-fashion"  # how to make it (shown when it is missing)
+    tasks = ["fashion-cond"]
+
 Every finished evaluation (model, task, seed) and latency profile is saved atomically in
 ``<out>/.<name>.run/``; a killed run started again skips what is there (the unit's key holds the model,
 the task options and the seed, so an edited suite recomputes what it changed) and the folder is removed
 once the leaderboard is written. Tasks whose data or weights are missing are skipped, and the reason is
-recorded in the leaderboard's metadata. Without a suite, the built-in quick suite runs
-(``ganbench/suites/quick.toml``: the embedded MNIST sample, offline, about a minute on two cores).
+recorded in the leaderboard's metadata. A model whose checkpoint is missing stops the run before
+anything is computed, with a :class:`~ganbench.errors.DataNotFoundError` naming the model, the path and
+the ``train`` command; with ``skip_missing`` (``--skip-missing``) its rows are skipped instead, and
+recorded like the skipped tasks. Without a suite, the built-in quick suite runs
+(``ganbench/suites/quick.toml``: the embedded MNIST sample, offline, about a minute on two cores);
+``ganbench/suites/zoo-cpu.toml`` scores every reference model's CPU checkpoint.
 """
 
 from __future__ import annotations
@@ -46,23 +63,35 @@ import os
 import shutil
 import sys
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 import ganbench
-from ganbench.errors import ConfigError
+from ganbench.errors import ConfigError, DataNotFoundError
+from ganbench.files import atomic_write_text
 from ganbench.generators import Generator, load_source
 from ganbench.latency import available_devices, environment, profile_generator
-from ganbench.leaderboard import atomic_write, make_table, published_row, result_row, write_leaderboard
+from ganbench.leaderboard import make_table, published_row, result_row, write_leaderboard
 from ganbench.scoring import ScoreResult, check_source, combine, evaluate_seed, seeds_for
-from ganbench.tasks import get_task
+from ganbench.tasks import get_task, task_class
 from ganbench.tasks.base import SeedResult, check_options
 
-__all__ = ["QUICK_SUITE", "Suite", "ModelEntry", "TaskEntry", "load_suite", "run_suite", "RunState"]
+__all__ = [
+    "QUICK_SUITE",
+    "SUITES_DIR",
+    "Suite",
+    "ModelEntry",
+    "TaskEntry",
+    "suite_file",
+    "load_suite",
+    "run_suite",
+    "RunState",
+]
 
-QUICK_SUITE = Path(__file__).with_name("suites") / "quick.toml"
+SUITES_DIR = Path(__file__).with_name("suites")  # the built-in suites
+QUICK_SUITE = SUITES_DIR / "quick.toml"
 LATENCY_DEFAULTS = {
     "enabled": True,
     "batch_sizes": [1, 64],
@@ -76,8 +105,20 @@ INTERVAL_NOTE = (
     "95%: percentile bootstrap of the mean over images (per-image metrics); Student-t over seeds, or over "
     "K disjoint sample subsets scaled by 1/sqrt(K) with one seed (distribution metrics)"
 )
-SUITE_KEYS = {"name", "description", "seeds", "published", "latency", "tasks", "models"}
-MODEL_KEYS = {"name", "config", "source", "arch", "tasks"}
+INCEPTION_KEYS = ("inception", "inception_samples")  # suite-level defaults of the tasks that have them
+SUITE_KEYS = {
+    "name",
+    "description",
+    "seeds",
+    "published",
+    "runs_dir",
+    "latency",
+    "tasks",
+    "models",
+    *INCEPTION_KEYS,
+}
+MODEL_KEYS = {"name", "config", "source", "run", "train", "arch", "tasks"}
+DEFAULT_RUNS_DIR = "runs"  # where `ganbench train` puts run folders (relative to the working folder)
 
 
 @dataclass
@@ -98,6 +139,8 @@ class ModelEntry:
     source: str
     arch: str
     tasks: list[str]
+    train: str = ""  # the command that makes the checkpoint (shown when it is missing)
+    run: bool = False  # source is a training run folder (`run = ...`)
 
     def key(self) -> dict:
         return {"name": self.name, "config": self.config, "source": self.source, "arch": self.arch}
@@ -115,7 +158,7 @@ class Suite:
     tasks: dict[str, TaskEntry]
     models: list[ModelEntry]
     path: Path | None = None
-    notes: list[str] = field(default_factory=list)
+    runs_dir: Path | None = None
 
 
 def _resolve(source: str, base: Path) -> str:
@@ -126,13 +169,77 @@ def _resolve(source: str, base: Path) -> str:
     return str(path if path.is_absolute() else (base / path).resolve())
 
 
-def load_suite(path: str | os.PathLike | None = None) -> Suite:
-    """Read and check a suite file (``None``: the built-in quick suite); raises :class:`ConfigError`."""
-    path = Path(path) if path is not None else QUICK_SUITE
+def _task_options(task_name: str, suite_level: dict, options: dict, overrides: dict) -> dict:
+    """A ``[tasks.*]`` table's ``options`` over the suite-level defaults, under the command-line
+    ``overrides``; suite-level and command-line keys go only to tasks that have them."""
+    known = task_class(task_name).defaults
+    return {
+        **{k: v for k, v in suite_level.items() if k in known},
+        **options,
+        **{k: v for k, v in overrides.items() if k in known},
+    }
+
+
+def _model_entry(
+    entry: dict, index: int, tasks: dict, base: Path, runs_dir: Path, where: str
+) -> ModelEntry:
+    """A ``[[models]]`` table, checked; ``source`` is resolved from the suite's folder, ``run`` from
+    ``runs_dir``."""
+    unknown = set(entry) - MODEL_KEYS
+    if unknown or "name" not in entry or ("source" in entry) == ("run" in entry):
+        raise ConfigError(
+            f"{where}: models[{index}] needs a name and either source or run "
+            f"(keys: {', '.join(sorted(MODEL_KEYS))}); unknown: {sorted(unknown)}"
+        )
+    labels = entry.get("tasks", list(tasks))
+    missing = [label for label in labels if label not in tasks]
+    if missing:
+        raise ConfigError(
+            f"{where}: model {entry['name']!r} names task(s) {missing} without a [tasks.*] table"
+        )
+    if "source" in entry:
+        source = _resolve(str(entry["source"]), base)
+    else:
+        source = str((runs_dir / str(entry["run"])).resolve())
+    return ModelEntry(
+        str(entry["name"]),
+        str(entry.get("config", "")),
+        source,
+        str(entry.get("arch", "")),
+        list(labels),
+        str(entry.get("train", "")),
+        "run" in entry,
+    )
+
+
+def suite_file(spec: str | os.PathLike) -> Path:
+    """The file ``spec`` names: a path, or the name of a built-in suite (``SUITES_DIR/<name>.toml``)."""
+    path = Path(spec)
+    builtin = SUITES_DIR / f"{spec}.toml"
+    return builtin if not path.exists() and not path.suffix and builtin.is_file() else path
+
+
+def load_suite(
+    path: str | os.PathLike | None = None,
+    *,
+    runs_dir: str | os.PathLike | None = None,
+    task_overrides: dict | None = None,
+) -> Suite:
+    """Read and check a suite file (``None``: the built-in quick suite); raises :class:`ConfigError`.
+
+    Args:
+        path: the suite file or a built-in suite's name (:func:`suite_file`).
+        runs_dir: where ``run = ...`` models are, instead of the suite's ``runs_dir`` (default ``runs``,
+            from the working folder).
+        task_overrides: options for every task that has them, over the suite's (e.g.
+            ``{"inception": False}`` from ``--no-inception``).
+    """
+    path = suite_file(path) if path is not None else QUICK_SUITE
     try:
         table = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read suite {str(path)!r}: {exc}") from None
+        builtins = ", ".join(sorted(p.stem for p in SUITES_DIR.glob("*.toml")))
+        raise ConfigError(f"cannot read suite {str(path)!r}: {exc} (built-in suites: {builtins})") from None
     where = f"suite {path}"
     unknown = set(table) - SUITE_KEYS
     if unknown:
@@ -149,49 +256,37 @@ def load_suite(path: str | os.PathLike | None = None) -> Suite:
         or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
     ):
         raise ConfigError(f"{where}: seeds must be a non-empty list of integers, got {seeds!r}")
+    runs_dir = runs_dir if runs_dir is not None else table.get("runs_dir", DEFAULT_RUNS_DIR)
+    if not isinstance(runs_dir, (str, os.PathLike)) or not str(runs_dir):
+        raise ConfigError(f"{where}: runs_dir must be a folder path, got {runs_dir!r}")
+    runs_dir = Path(runs_dir).expanduser()
     latency = check_options(LATENCY_DEFAULTS, table.get("latency", {}), f"{where} [latency]")
+    suite_level = {key: table[key] for key in INCEPTION_KEYS if key in table}
     tasks = {}
     for label, options in table.get("tasks", {}).items():
         if not isinstance(options, dict):
             raise ConfigError(f"{where}: [tasks.{label}] must be a table of options")
         options = dict(options)
         task_name = options.pop("task", label)
+        options = _task_options(task_name, suite_level, options, task_overrides or {})
         get_task(task_name, **options)  # checks the task name and its options now
         tasks[label] = TaskEntry(label, task_name, options)
-    models = []
-    for index, entry in enumerate(table.get("models", [])):
-        unknown = set(entry) - MODEL_KEYS
-        if unknown or "source" not in entry or "name" not in entry:
-            raise ConfigError(
-                f"{where}: models[{index}] needs name and source (keys: {', '.join(sorted(MODEL_KEYS))}); "
-                f"unknown: {sorted(unknown)}"
-            )
-        labels = entry.get("tasks", list(tasks))
-        missing = [label for label in labels if label not in tasks]
-        if missing:
-            raise ConfigError(
-                f"{where}: model {entry['name']!r} names task(s) {missing} without a [tasks.*] table"
-            )
-        models.append(
-            ModelEntry(
-                str(entry["name"]),
-                str(entry.get("config", "")),
-                _resolve(str(entry["source"]), path.parent),
-                str(entry.get("arch", "")),
-                list(labels),
-            )
-        )
+    models = [
+        _model_entry(entry, index, tasks, path.parent, runs_dir, where)
+        for index, entry in enumerate(table.get("models", []))
+    ]
     if not models:
         raise ConfigError(f"{where}: no [[models]]")
     return Suite(
         name,
         str(table.get("description", "")),
         seeds,
-        bool(table.get("published", False)),
+        bool(table.get("published", True)),
         latency,
         tasks,
         models,
         path,
+        runs_dir,
     )
 
 
@@ -215,7 +310,7 @@ class RunState:
         return saved["value"] if saved.get("unit") == json.loads(json.dumps(unit, default=str)) else None
 
     def put(self, unit: dict, value) -> None:
-        atomic_write(
+        atomic_write_text(
             self.folder / f"{self._key(unit)}.json", json.dumps({"unit": unit, "value": value}, default=str)
         )
 
@@ -243,24 +338,52 @@ def _environment(devices: list[str]) -> dict:
     }
 
 
-def _plan(suite: Suite, tasks: dict, device: str) -> tuple[list[tuple], list[dict]]:
+def _load_model(model: ModelEntry, device: str):
+    """The generator (or samples) of ``model``; a missing checkpoint (a run folder without one, or a
+    path that does not exist) raises :class:`DataNotFoundError` naming the model and how to make it."""
+    shown = _display_path(model.source)
+    make = f"; make it with `{model.train}`" if model.train else ""
+    if model.run and not any((Path(model.source) / "checkpoints").glob("step_*.json")):
+        raise DataNotFoundError(
+            f"model {model.name!r} ({model.config}): no checkpoint in run folder {shown}{make}"
+        )
+    try:
+        return load_source(model.source, arch=model.arch or None, device=device)
+    except DataNotFoundError as exc:
+        reason = str(exc).replace(model.source, shown)
+        raise DataNotFoundError(f"model {model.name!r} ({model.config}): {reason}{make}") from None
+
+
+def _plan(
+    suite: Suite, tasks: dict, device: str, skip_missing: bool = False
+) -> tuple[list[tuple], list[dict]]:
     """Load every source and check it fits its tasks before anything is computed.
 
-    Returns ``[(model, task label, source)]`` and the skipped ``{"model", "task", "reason"}``.
+    Returns ``[(model, task label, source)]`` and the skipped ``{"model", "task", "reason"}``: tasks
+    that cannot run here and, with ``skip_missing``, models whose checkpoint is missing.
     """
     unavailable = {label: task.unavailable() for label, task in tasks.items()}
     plan, skipped = [], []
     for model in suite.models:
+        labels = [label for label in model.tasks if not unavailable[label]]
+        skipped += [
+            {"model": model.name, "task": label, "reason": unavailable[label]}
+            for label in model.tasks
+            if unavailable[label]
+        ]
+        if not labels:
+            continue
         loaded = None
-        for label in model.tasks:
-            if unavailable[label]:
-                skipped.append({"model": model.name, "task": label, "reason": unavailable[label]})
+        if model.source != "builtin:real-data":  # each task holds its own real data
+            try:
+                loaded = _load_model(model, device)
+            except DataNotFoundError as exc:
+                if not skip_missing:
+                    raise DataNotFoundError(f"{exc} (or skip it: --skip-missing)") from None
+                skipped += [{"model": model.name, "task": label, "reason": str(exc)} for label in labels]
                 continue
-            if model.source == "builtin:real-data":  # each task holds its own real data
-                source = load_source(model.source, task=tasks[label])
-            else:
-                loaded = loaded or load_source(model.source, arch=model.arch or None, device=device)
-                source = loaded
+        for label in labels:
+            source = loaded if loaded is not None else load_source(model.source, task=tasks[label])
             check_source(tasks[label], source)
             plan.append((model, label, source))
     return plan, skipped
@@ -279,7 +402,7 @@ def _evaluate(
     """One leaderboard row: every seed and the latency, each taken from ``state`` when already done."""
     model, label, source = entry
     task = tasks[label]
-    unit = {"model": model.key(), "task": suite.tasks[label].__dict__}
+    unit = {"model": model.key(), "task": suite.tasks[label].__dict__, "device": device}
     seeds = seeds_for(task, source, suite.seeds)
     results = []
     for seed in seeds:
@@ -305,7 +428,13 @@ def _evaluate(
 
 
 def _metadata(
-    suite: Suite, tasks: dict, rows: list[dict], skipped: list[dict], devices: list[str], command: str | None
+    suite: Suite,
+    tasks: dict,
+    rows: list[dict],
+    skipped: list[dict],
+    published: dict[str, str],
+    devices: list[str],
+    command: str | None,
 ) -> dict:
     """The leaderboard's sidecar (see :mod:`ganbench.leaderboard`)."""
     from reference_models.checkpoint import code_version
@@ -322,6 +451,7 @@ def _metadata(
             "path": _display_path(suite.path),
             "seeds": suite.seeds,
             "latency": suite.latency,
+            "runs_dir": _display_path(suite.runs_dir) if suite.runs_dir else None,
         },
         "tasks": {
             label: {
@@ -334,6 +464,7 @@ def _metadata(
         },
         "rows": rows,
         "skipped": skipped,
+        "published": published,
         "extractors": sorted({v for row in rows for v in row["extractors"].values()}),
         "interval": INTERVAL_NOTE,
     }
@@ -345,13 +476,17 @@ def run_suite(
     device: str = "cpu",
     progress: bool = True,
     command: str | None = None,
+    skip_missing: bool = False,
 ) -> dict[str, Path]:
-    """Run ``suite`` (see the module docstring); returns the paths of the leaderboard files."""
+    """Run ``suite`` (see the module docstring); returns the paths of the leaderboard files.
+
+    ``skip_missing``: skip (and record) models whose checkpoint is missing instead of stopping.
+    """
     out_dir = Path(out_dir)
     state = RunState(out_dir / f".{suite.name}.run")
     tasks = {label: get_task(entry.task, **entry.options) for label, entry in suite.tasks.items()}
     devices = suite.latency["devices"] or available_devices()
-    plan, skipped = _plan(suite, tasks, device)
+    plan, skipped = _plan(suite, tasks, device, skip_missing)
     rows, row_info = [], []
     for step, (model, label, source) in enumerate(plan, start=1):
         step_text = f"[{step}/{len(plan)}]"
@@ -370,10 +505,13 @@ def run_suite(
                 "notes": result.notes,
             }
         )
+    published = {}  # source -> the convention its numbers follow
     if suite.published:
         for label, task in tasks.items():
-            rows += [published_row(label, entry) for entry in task.published()]
-    metadata = _metadata(suite, tasks, row_info, skipped, devices, command)
+            for entry in task.published():
+                rows.append(published_row(label, entry))
+                published[entry["source"]] = entry["convention"]
+    metadata = _metadata(suite, tasks, row_info, skipped, published, devices, command)
     paths = write_leaderboard(make_table(rows), metadata, out_dir, suite.name)
     state.clear()
     return paths

@@ -15,12 +15,10 @@ optimizers' non-tensor state, and ``tensors`` (file name and sha256).
 Nothing is unpickled: tensors come from safetensors, everything else from JSON.
 """
 
-import hashlib
 import json
 import os
 import re
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +28,7 @@ from safetensors.torch import load_file, save_file
 
 import ganbench
 from ganbench.errors import CheckpointError
+from ganbench.files import atomic_path, atomic_write_text, sha256_file
 
 __all__ = [
     "FORMAT",
@@ -87,26 +86,6 @@ def code_version() -> dict:
     return {"ganbench": ganbench.__version__, "git_commit": commit}
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _write_atomically(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then move the temporary file to ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def save_checkpoint(directory: str | os.PathLike, step: int, tensors: dict, record: dict) -> Path:
     """Write the checkpoint of ``step`` into ``directory``; returns the record's path.
 
@@ -117,11 +96,11 @@ def save_checkpoint(directory: str | os.PathLike, step: int, tensors: dict, reco
     stem = f"step_{step:08d}"
     tensor_path, record_path = directory / f"{stem}.safetensors", directory / f"{stem}.json"
     flat = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
-    _write_atomically(tensor_path, lambda tmp: save_file(flat, tmp, metadata={"format": FORMAT}))
+    with atomic_path(tensor_path) as tmp:
+        save_file(flat, tmp, metadata={"format": FORMAT})
     full = {"format": FORMAT, "format_version": FORMAT_VERSION, **record}
-    full["tensors"] = {"file": tensor_path.name, "sha256": _sha256(tensor_path)}
-    text = json.dumps(full, indent=2, sort_keys=True)
-    _write_atomically(record_path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    full["tensors"] = {"file": tensor_path.name, "sha256": sha256_file(tensor_path)}
+    atomic_write_text(record_path, json.dumps(full, indent=2, sort_keys=True))
     return record_path
 
 
@@ -173,7 +152,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     tensor_path = record_path.parent / info["file"]
     if not tensor_path.is_file():
         raise CheckpointError(f"{record_path}: tensor file {str(tensor_path)!r} is missing")
-    if _sha256(tensor_path) != info.get("sha256"):
+    if sha256_file(tensor_path) != info.get("sha256"):
         raise CheckpointError(f"{tensor_path}: sha256 differs from the record (truncated or modified file)")
     try:
         tensors = load_file(tensor_path)

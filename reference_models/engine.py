@@ -78,10 +78,28 @@ the noise generator), the sampler position and the replay pools, so ``Trainer(..
 continues bit-exactly on CPU. On CUDA, ``train.amp`` runs the losses under bf16 autocast and
 ``train.channels_last`` uses the channels-last layout; both are no-ops on CPU.
 
-Distributed training (a later step, ``torchrun`` with gloo) fits in two places: every file write goes
-through one :class:`~reference_models.outputs.RunOutput`, enabled on rank 0 only; the players'
-submodules are what to wrap in ``DistributedDataParallel`` and the sampler's permutation what to
-shard by rank.
+Several processes (``torchrun``)
+================================
+
+Under a process group (``ganbench train`` under ``torchrun`` joins it with
+:func:`ganbench.distributed.from_env`; NCCL on CUDA, gloo on the CPU) the Trainer trains data-parallel:
+
+* ``data.batch_size`` is per process: the sampler draws global batches of ``batch_size x processes``
+  from one shared permutation, and process ``r`` takes the ``r``-th slice, so an epoch still shows each
+  sample once.
+* Each process has its own noise generator and global torch RNG (dropout), seeded with
+  :func:`ganbench.distributed.rank_seed` (rank 0 with ``train.seed``, like a single process).
+* After each backward pass the updated player's gradients are averaged over processes
+  (:func:`ganbench.distributed.all_reduce_gradients`; why not ``DistributedDataParallel``: see there),
+  so every process takes the same optimizer step; after each update rank 0's buffers (BatchNorm
+  statistics) are broadcast. The weights are the same on every process at every step.
+* The loss checked for divergence and the logged losses are means over processes, so every process
+  raises :class:`TrainingDivergedError` together.
+* Only rank 0 writes files (:class:`~reference_models.outputs.RunOutput` is enabled on rank 0 only)
+  and draws sample grids. A checkpoint holds the shared state once and each process's own RNG
+  states and replay pools (``rank<r>.rng.*``, ``rank<r>.extra.*`` for ``r > 0``; rank 0's under the
+  single-process names), so every process resumes from the same file, where it left off. Resuming
+  needs the same number of processes.
 """
 
 import contextlib
@@ -93,6 +111,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from ganbench import distributed
 from ganbench.errors import CheckpointError, ConfigError, TrainingDivergedError
 from reference_models.checkpoint import (
     code_version,
@@ -364,6 +383,8 @@ def _device(name: str) -> torch.device:
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' was asked for, but torch sees no CUDA device")
+    if device.type == "cuda" and device.index is None and distributed.is_distributed():
+        device = torch.device("cuda", distributed.local_rank())  # each process its own GPU
     return device
 
 
@@ -383,7 +404,8 @@ class Trainer:
     Args:
         config: a full config (:func:`reference_models.config.load_config`).
         out_dir: the run folder.
-        device: ``"cpu"`` or ``"cuda"`` (``"cuda:1"``...).
+        device: ``"cpu"`` or ``"cuda"`` (``"cuda:1"``...); under a process group ``"cuda"`` is this
+            process's GPU (``LOCAL_RANK``).
         resume: continue from the latest checkpoint in ``out_dir``; the config must equal the
             checkpoint's except for ``train.steps`` and ``[log]``.
         progress: show a tqdm bar.
@@ -406,9 +428,21 @@ class Trainer:
         self.model = build(config).to(self.device)
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
-        self.noise = torch.Generator().manual_seed(self.seed)
+        distributed.broadcast_tensors(self.model.state_dict().values())  # every process starts alike
+        self.world_size, self.rank = distributed.world_size(), distributed.rank()
+        process_seed = distributed.rank_seed(self.seed)
+        if process_seed != self.seed:
+            torch.manual_seed(process_seed)
+        self.noise = torch.Generator().manual_seed(process_seed)
         self.dataset = build_dataset(config["data"])
-        self.sampler = EpochSampler(len(self.dataset), config["data"]["batch_size"], self.seed)
+        batch_size = config["data"]["batch_size"]
+        if len(self.dataset) < batch_size * self.world_size:
+            raise ConfigError(
+                f"the data set has {len(self.dataset)} samples, fewer than data.batch_size x processes "
+                f"= {batch_size} x {self.world_size}"
+            )
+        self.sampler = EpochSampler(len(self.dataset), batch_size * self.world_size, self.seed)
+        self.shard = slice(self.rank * batch_size, (self.rank + 1) * batch_size)  # of each global batch
         self._set_epoch(0)
 
         missing = set(self.model.players) - set(config["optim"])
@@ -476,7 +510,12 @@ class Trainer:
             bar.update(1)
             last = self.step == end
             if self.step % log["every"] == 0 or last:
-                # Losses are averaged over the steps since the last record; learning rates are current.
+                # Losses are averaged over the steps since the last record (and over processes);
+                # learning rates are current.
+                if distributed.is_distributed():
+                    values = torch.tensor([float(v) for v in sums.values()], dtype=torch.float64)
+                    means = distributed.all_reduce_mean(values)
+                    sums = dict(zip(sums, means.tolist(), strict=True))
                 metrics = {"step": self.step}
                 metrics.update(
                     {k: float(v) if k.startswith("lr/") else float(v) / count for k, v in sums.items()}
@@ -485,7 +524,7 @@ class Trainer:
                 self.history.append(metrics)
                 self.output.append_metrics(metrics)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in metrics.items() if k.endswith("/loss")})
-            if self.step % log["sample_every"] == 0 or last:
+            if (self.step % log["sample_every"] == 0 or last) and self.output.enabled:
                 self.write_samples()
             if self.step % log["checkpoint_every"] == 0 or last:
                 self.save_checkpoint(metrics)
@@ -528,19 +567,22 @@ class Trainer:
         finally:
             for p in frozen:
                 p.requires_grad_(True)
+        distributed.all_reduce_gradients(self.model.player_parameters(player))
         optimizer.step()
         if player == "D":
             self.model.after_discriminator_step()
+        distributed.broadcast_tensors(self.model.buffers())
         return terms
 
     def _check_loss(self, player: str, terms: LossTerms) -> None:
-        value = float(terms.total.detach())
+        value = float(distributed.all_reduce_mean(terms.total.detach()))  # every process decides alike
         limit = self.config["train"]["max_abs_loss"]
         if math.isfinite(value) and abs(value) <= limit:
             return
         parts = ", ".join(f"{k}={float(v):.4g}" for k, v in terms.parts.items())
+        mean = f" (mean over {self.world_size} processes)" if self.world_size > 1 else ""
         raise TrainingDivergedError(
-            f"training diverged at step {self.step + 1}: the {player} loss is {value:.4g} "
+            f"training diverged at step {self.step + 1}: the {player} loss{mean} is {value:.4g} "
             f"({'not finite' if not math.isfinite(value) else f'beyond train.max_abs_loss = {limit:g}'}"
             f"{'; ' + parts if parts else ''}). Training stopped; last good checkpoint: "
             f"{self.last_checkpoint or 'none written yet'}. Try a lower learning rate or another loss."
@@ -566,7 +608,7 @@ class Trainer:
         indices, new_epoch = self.sampler.next_indices()
         if new_epoch:
             self._set_epoch(self.sampler.epoch)
-        return self._to_device(collate(self.dataset, indices))
+        return self._to_device(collate(self.dataset, indices[self.shard]))
 
     # ---
     # Pictures and checkpoints.
@@ -584,11 +626,18 @@ class Trainer:
         self.output.save_curves(self.history)
         return path
 
-    def _rng_tensors(self) -> dict[str, torch.Tensor]:
+    def _process_tensors(self) -> dict[str, torch.Tensor]:
+        """This process's own training state: its RNG states and the model's extra tensors (replay pools)."""
         tensors = {"rng.torch": torch.get_rng_state(), "rng.noise": self.noise.get_state()}
         if self.device.type == "cuda":
             tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        tensors.update({f"extra.{k}": v for k, v in self.model.state_tensors().items()})
         return tensors
+
+    def _process_prefix(self) -> str:
+        """Where this process's own tensors are in a checkpoint: rank 0 (or a single process) under
+        ``rng.*`` / ``extra.*``, rank ``r`` under ``rank<r>.rng.*`` / ``rank<r>.extra.*``."""
+        return f"rank{self.rank}." if self.rank else ""
 
     def save_checkpoint(self, metrics: dict) -> Path:
         """Checkpoint the current state (refusing non-finite weights); returns the record's path."""
@@ -604,8 +653,11 @@ class Trainer:
         for player, optimizer in self.optimizers.items():
             optim_tensors, optimizers[player] = optimizer_state(optimizer, f"optim.{player}")
             tensors.update(optim_tensors)
-        tensors.update(self._rng_tensors())
-        tensors.update({f"extra.{k}": v for k, v in self.model.state_tensors().items()})
+        own = self._process_tensors()
+        tensors.update(own)
+        gathered = distributed.gather_to_main({k: v.cpu() for k, v in own.items()} if self.rank else {})
+        for process_rank, process_tensors in enumerate(gathered[1:], start=1):
+            tensors.update({f"rank{process_rank}.{k}": v for k, v in process_tensors.items()})
         record = {
             "model": self.config["model"]["name"],
             "step": self.step,
@@ -620,12 +672,14 @@ class Trainer:
             "code_version": code_version(),
             "torch_version": torch.__version__,
             "device": str(self.device),
+            "world_size": self.world_size,
             "metrics": metrics,
             "optimizers": optimizers,
         }
         self.last_checkpoint = self.output.save_checkpoint(
             self.step, tensors, record, self.config["log"]["keep_checkpoints"]
         )
+        distributed.barrier()  # on return the checkpoint exists, for every process
         return self.last_checkpoint
 
     def _resume(self) -> None:
@@ -644,16 +698,24 @@ class Trainer:
                 f"cannot resume from {checkpoint.path}: the config differs in {differ} "
                 "(only train.steps and [log] may change)"
             )
+        written_by = record.get("world_size", 1)
+        if written_by != self.world_size:
+            raise CheckpointError(
+                f"cannot resume from {checkpoint.path}: it was written by a run of {written_by} "
+                f"process(es), this one has {self.world_size} (the batch size is per process)"
+            )
         _load_model_state(self.model, checkpoint)
         for player, optimizer in self.optimizers.items():
             load_optimizer_state(
                 optimizer, checkpoint.tensors_with_prefix(f"optim.{player}."), record["optimizers"][player]
             )
-        torch.set_rng_state(checkpoint.tensors["rng.torch"])
-        self.noise.set_state(checkpoint.tensors["rng.noise"])
-        if self.device.type == "cuda" and "rng.cuda" in checkpoint.tensors:
-            torch.cuda.set_rng_state(checkpoint.tensors["rng.cuda"], self.device)
-        self.model.load_state_tensors(checkpoint.tensors_with_prefix("extra."))
+        prefix = self._process_prefix()
+        rng = checkpoint.tensors_with_prefix(f"{prefix}rng.")
+        torch.set_rng_state(rng["torch"])
+        self.noise.set_state(rng["noise"])
+        if self.device.type == "cuda" and "cuda" in rng:
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        self.model.load_state_tensors(checkpoint.tensors_with_prefix(f"{prefix}extra."))
         self.sampler.load_state_dict(record["data"]["sampler"])
         self._set_epoch(self.sampler.epoch)
         self.step = int(record["step"])

@@ -14,12 +14,12 @@ writes: the engine makes one :class:`RunOutput` with ``enabled=is_main_process()
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
+from ganbench.files import atomic_path, atomic_write_text
 from reference_models.checkpoint import list_checkpoints, save_checkpoint
 from reference_models.plots import image_grid, loss_curves
 
@@ -31,28 +31,10 @@ def is_main_process() -> bool:
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
-def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def save_png(image, path: Path) -> None:
     """Save a PIL image as PNG atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         image.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def read_metrics(path: Path) -> list[dict]:
@@ -81,12 +63,12 @@ class RunOutput:
 
     def save_config(self, config: dict) -> None:
         if self.enabled:
-            _write_text(self.root / "config.json", json.dumps(config, indent=2, sort_keys=True))
+            atomic_write_text(self.root / "config.json", json.dumps(config, indent=2, sort_keys=True))
 
     def reset_metrics(self, records: list[dict]) -> None:
         """Rewrite ``metrics.jsonl`` with ``records`` (on resume: drop lines past the checkpoint)."""
         if self.enabled:
-            _write_text(self.metrics_path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+            atomic_write_text(self.metrics_path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
 
     def append_metrics(self, record: dict) -> None:
         if self.enabled:

@@ -1,4 +1,4 @@
-"""Shared fixtures: where the data sets and the FID Inception weights are.
+"""Shared fixtures: where the data sets and the FID Inception weights are, and one-thread torch.
 
 Locally a test that needs ``GANBENCH_DATA`` or the Inception weights is skipped when they are absent;
 with ``GANBENCH_STRICT=1`` (set by .ci/run) it fails instead, so CI never passes by skipping.
@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 STRICT = os.environ.get("GANBENCH_STRICT") == "1"
 
@@ -37,3 +38,16 @@ def inception_weights() -> Path:
     if path is None:
         _missing("FID Inception weights not found; run `ganbench weights fetch inception`")
     return path
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """Small nets on a shared 2-core machine: one torch thread avoids oversubscription.
+
+    A module uses it for all its tests with ``pytestmark = pytest.mark.usefixtures("single_thread")``,
+    or a fixture requests it by name.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

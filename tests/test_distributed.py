@@ -15,8 +15,8 @@ import torch.multiprocessing as mp
 from ganbench import distributed
 from ganbench.data.sample import load_embedded_sample
 from ganbench.errors import FeatureMismatchError
+from ganbench.features.base import extract_features
 from ganbench.features.classifier import load_classifier
-from ganbench.features.inception import extract_features
 from ganbench.metrics.frechet import FeatureStats, fid_from_stats
 
 BATCH = 64

@@ -21,13 +21,7 @@ from reference_models.registry import register_model
 QUIET_LOG = ["log.sample_every=1000", "log.every=1"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Small nets on a shared 2-core machine: one thread avoids oversubscription."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def trainer(tmp_path, model="dcgan", *overrides, resume=False, name="run") -> Trainer:

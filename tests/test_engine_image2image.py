@@ -24,13 +24,7 @@ from reference_models.registry import build
 MODELS = ("srresnet", "srgan", "deblurgan", "cyclegan")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Small nets on a shared 2-core machine: one thread avoids oversubscription."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,8 @@ from ganbench.errors import (
     WeightsNotFoundError,
 )
 from ganbench.features import weights as W
-from ganbench.features.inception import (
-    InceptionExtractor,
-    extract_features,
-    load_inception,
-    state_dict_from_torchscript,
-)
+from ganbench.features.base import extract_features
+from ganbench.features.inception import InceptionExtractor, load_inception, state_dict_from_torchscript
 from ganbench.features.inception_port import FIDInceptionV3, fid_inception_from_state_dict
 from ganbench.features.tf_resize import resize_bilinear_tf1
 

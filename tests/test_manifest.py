@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ganbench.cli import data as data_cli
-from ganbench.data.manifest import read_manifest, sha256_file, verify_dataset
+from ganbench.data.manifest import read_manifest, verify_dataset
 from ganbench.errors import CorruptFileError, DataNotFoundError
 
 FILES = {
@@ -90,13 +90,6 @@ def test_errors(fake_set, tmp_path):
     bad.write_text(f"{'a' * 64} 12 data/fruit/trainA/a1.jpg\nnot-a-hash 12 data/fruit/trainA/a2.jpg\n")
     with pytest.raises(CorruptFileError, match="line 2"):
         read_manifest(bad)
-
-
-def test_sha256_file_matches_hashlib(tmp_path):
-    content = bytes(range(256)) * 9000  # > 1 MiB: several chunks
-    path = tmp_path / "big.bin"
-    path.write_bytes(content)
-    assert sha256_file(path) == hashlib.sha256(content).hexdigest()
 
 
 def test_shared_manifest_lists_the_official_sets(data_root):

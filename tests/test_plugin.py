@@ -1,7 +1,6 @@
 """The pytest plugin: a user's test suite checks checkpoints against a stored leaderboard row."""
 
 import pytest
-import torch
 
 from ganbench.generators import load_source
 from ganbench.pytest_plugin import Baseline
@@ -51,14 +50,12 @@ def test_marker_names_another_leaderboard(ganbench_baseline):
 
 
 @pytest.fixture
-def baseline(pytester, monkeypatch):
+def baseline(pytester, monkeypatch, single_thread):
     """A leaderboard written by the runner in the pytester folder (and a copy under elsewhere/other)."""
     monkeypatch.setenv("GANBENCH_CACHE", str(pytester.path / "cache"))
     # The inner runs load the plugin with -p only, whether or not the installed entry point exists.
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     task_features._MEMORY.clear()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     suite = pytester.path / "suite.toml"
     suite.write_text(SUITE)
     run_suite(load_suite(suite), pytester.path / "lb", progress=False)
@@ -66,8 +63,7 @@ def baseline(pytester, monkeypatch):
     other.mkdir()
     for suffix in (".csv", ".json"):
         (other / f"other{suffix}").write_bytes((pytester.path / "lb" / f"base{suffix}").read_bytes())
-    yield pytester.path / "lb" / "base.csv"
-    torch.set_num_threads(threads)
+    return pytester.path / "lb" / "base.csv"
 
 
 def test_plugin_passes_a_match_and_fails_a_regression(pytester, baseline):

@@ -1,8 +1,9 @@
-"""``ganbench run``: suite parsing, the leaderboard files and sidecar, resume after a kill, atomic writes,
-skipped tasks, and the built-in quick suite."""
+"""``ganbench run``: suite parsing, the leaderboard files and sidecar, published rows, resume after a kill,
+skipped tasks, run folders and missing checkpoints, the Inception options, and the built-in suites."""
 
 import json
-import os
+import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -11,9 +12,9 @@ from PIL import Image
 
 import ganbench.cli as cli
 import ganbench.runner as runner
-from ganbench.errors import ConfigError
+from ganbench.errors import ConfigError, DataNotFoundError
 from ganbench.generators import load_source
-from ganbench.leaderboard import atomic_write, read_leaderboard
+from ganbench.leaderboard import read_leaderboard
 from ganbench.runner import load_suite, run_suite
 from ganbench.scoring import score
 from ganbench.tasks import features as task_features
@@ -74,17 +75,13 @@ def task_toml(options: dict) -> str:
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
+def isolated(tmp_path, monkeypatch, single_thread):
     monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("GANBENCH_DATA", raising=False)  # sr-x4 is skipped: no data
     task_features._MEMORY.clear()
     monkeypatch.setattr(
         cli, "COMMAND_MODULES", tuple(dict.fromkeys(cli.COMMAND_MODULES + ("score", "run", "compare")))
     )
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture
@@ -98,7 +95,9 @@ def test_suite_errors(tmp_path):
     bad = tmp_path / "bad.toml"
     for text, message in [
         ('name = "x"\ncolour = 1\n[[models]]\nname = "a"\nsource = "builtin:bicubic"', "unknown key"),
-        ('[tasks.mnist]\n[[models]]\nname = "a"', "needs name and source"),
+        ('[tasks.mnist]\n[[models]]\nname = "a"', "needs a name and either source or run"),
+        ('[[models]]\nname = "a"\nsource = "x"\nrun = "y"', "either source or run"),
+        ('runs_dir = 3\n[[models]]\nname = "a"\nsource = "x"', "runs_dir"),
         ('[tasks.mnist]\n[[models]]\nname = "a"\nsource = "builtin:bicubic"\ntasks = ["sr"]', "without a"),
         ('[tasks.mnist]\nsize = 3\n[[models]]\nname = "a"\nsource = "x"', "unknown option 'size'"),
         ('seeds = []\n[[models]]\nname = "a"\nsource = "x"', "seeds"),
@@ -150,13 +149,27 @@ def test_run_writes_leaderboard_files_and_sidecar(tmp_path, suite_file):
     assert [s["model"] for s in meta["skipped"]] == ["bicubic"] and "GANBENCH_DATA" in meta["skipped"][0][
         "reason"
     ]
+    # SRGAN's Table 2 (Ledig et al. 2017), Set5 x4 only (the task's datasets); no Lucic et al. rows for
+    # mnist: they are Inception FIDs and this task has the Inception off
     published = table[table["config"].str.startswith("published:")]
-    assert published.loc[published["model"] == "SRResNet", "set5_psnr_y"].item() == 32.05
+    assert published[["model", "task"]].values.tolist() == [
+        ["bicubic", "sr"],
+        ["SRResNet", "sr"],
+        ["SRGAN", "sr"],
+    ]
+    assert published["config"].tolist() == ["published: Ledig et al. 2017 (SRGAN), Table 2"] * 3
+    assert published["set5_psnr_y"].tolist() == [28.43, 32.05, 29.40]
+    assert published["set5_ssim_y"].tolist() == [0.8211, 0.9019, 0.8472]
+    assert "set14_psnr_y" not in table.columns and published["set5_psnr_y_lo"].isna().all()
+    assert published["params"].isna().all()  # no latency for published rows
+    assert "Y channel" in meta["published"]["Ledig et al. 2017 (SRGAN), Table 2"]
     markdown = (tmp_path / "out" / "tiny.md").read_text()
     assert (
         "| real data | held out |" in markdown
         and "## Skipped" in markdown
         and "ganbench run suite.toml" in markdown
+        and "## Published results" in markdown
+        and "4-pixel border removed (crop = scale)" in markdown
     )
     assert "<table" in (tmp_path / "out" / "tiny.html").read_text()
     with Image.open(tmp_path / "out" / "tiny.png") as chart:
@@ -190,23 +203,116 @@ def test_killed_run_resumes_where_it_stopped(tmp_path, suite_file, monkeypatch):
     pd.testing.assert_frame_equal(resumed[quality], fresh[quality])
 
 
-def test_atomic_write_keeps_the_old_file_on_failure(tmp_path, monkeypatch):
-    target = atomic_write(tmp_path / "board.csv", "old\n")
-
-    def fail(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "replace", fail)
-    with pytest.raises(OSError, match="disk full"):
-        atomic_write(target, "new\n")
-    assert target.read_text() == "old\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["board.csv"]  # no temporary file left
-
-
 def test_run_command_writes_the_leaderboard(tmp_path, suite_file, capsys):
     assert cli.main(["run", str(suite_file), "--out", str(tmp_path / "lb"), "--quiet"]) == 0
     assert "tiny.csv" in capsys.readouterr().out
     assert cli.main(["run", str(tmp_path / "missing.toml"), "--quiet"]) == 2
+
+
+SHIPPED_DCGAN = Path(runner.__file__).resolve().parents[1] / "reference_models/checkpoints/dcgan-cpu"
+
+RUNS_SUITE = """
+name = "runs"
+runs_dir = "nowhere"
+
+[latency]
+enabled = false
+
+[tasks.mnist]
+{task}
+
+[[models]]
+name = "dcgan"
+config = "cpu"
+run = "dcgan-cpu"
+train = "ganbench train dcgan --config cpu"
+
+[[models]]
+name = "gan"
+config = "cpu"
+run = "gan-cpu"
+train = "ganbench train gan --config cpu"
+"""
+
+
+def test_run_folders_and_missing_checkpoints(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    shutil.copytree(SHIPPED_DCGAN, runs / "dcgan-cpu" / "checkpoints")
+    (runs / "gan-cpu" / "checkpoints").mkdir(parents=True)  # a run that has not saved a checkpoint yet
+    path = tmp_path / "suite.toml"
+    path.write_text(RUNS_SUITE.format(task=task_toml(TASK)))
+    # runs_dir of the suite (nothing there): the first model is named with its train command
+    missing = r"model 'dcgan' \(cpu\): no checkpoint .*ganbench train dcgan"
+    with pytest.raises(DataNotFoundError, match=missing):
+        run_suite(load_suite(path), tmp_path / "out", progress=False)
+    suite = load_suite(path, runs_dir=runs)
+    assert suite.models[0].source == str(runs.resolve() / "dcgan-cpu")
+    with pytest.raises(DataNotFoundError, match=r"model 'gan' \(cpu\): no checkpoint"):
+        run_suite(suite, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out" / "runs.csv").exists()  # stopped before computing anything
+    paths = run_suite(suite, tmp_path / "out", progress=False, skip_missing=True)
+    table, meta = read_leaderboard(paths["csv"])
+    assert table["model"].tolist() == ["dcgan"]
+    assert [(s["model"], s["task"]) for s in meta["skipped"]] == [("gan", "mnist")]
+    assert "ganbench train gan --config cpu" in meta["skipped"][0]["reason"]
+    task = get_task("mnist", **TASK)
+    direct = score(load_source(runs / "dcgan-cpu"), task, progress=False)
+    assert table.at[0, "fid"] == pytest.approx(direct.metrics["fid"].value, rel=1e-12)
+    # the command line: a clear one-line error, no traceback; --skip-missing writes the table
+    args = ["run", str(path), "--runs-dir", str(runs), "--out", str(tmp_path / "cli"), "--quiet"]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert "DataNotFoundError: model 'gan' (cpu)" in err and "Traceback" not in err
+    assert cli.main([*args, "--skip-missing"]) == 0 and (tmp_path / "cli" / "runs.csv").is_file()
+
+
+def test_inception_options_suite_level_task_level_and_command_line(tmp_path):
+    path = tmp_path / "suite.toml"
+    path.write_text(
+        'inception = false\ninception_samples = 64\n'
+        '[tasks.mnist]\nreference = "embedded"\n'
+        '[tasks.mnist-more]\ntask = "mnist"\nreference = "embedded"\ninception_samples = 200\n'
+        '[tasks.sr]\ntask = "sr-x4"\n'
+        '[[models]]\nname = "a"\nsource = "builtin:bicubic"\ntasks = ["sr"]\n'
+    )
+    suite = load_suite(path)
+    assert suite.tasks["mnist"].options == {
+        "reference": "embedded",
+        "inception": False,
+        "inception_samples": 64,
+    }
+    assert suite.tasks["mnist-more"].options["inception_samples"] == 200  # the task's own value wins
+    assert suite.tasks["sr"].options == {}  # sr-x4 has no Inception options
+    overridden = load_suite(path, task_overrides={"inception": "auto", "inception_samples": 32})
+    assert {label: entry.options.get("inception_samples") for label, entry in overridden.tasks.items()} == {
+        "mnist": 32,
+        "mnist-more": 32,
+        "sr": None,
+    }
+    assert overridden.tasks["mnist"].options["inception"] == "auto"
+    path.write_text(path.read_text().replace("inception_samples = 64", "inception_samples = -1"))
+    with pytest.raises(ConfigError, match="inception_samples >= 0"):
+        load_suite(path)
+
+
+def test_zoo_suite_covers_every_reference_model(tmp_path):
+    from reference_models import list_configs, list_models
+
+    suite = load_suite("zoo-cpu", runs_dir=tmp_path)  # a built-in suite by name
+    assert suite.path == runner.SUITES_DIR / "zoo-cpu.toml" and suite.published
+    trained = [m for m in suite.models if m.run]
+    assert sorted({m.name for m in trained}) == list_models()
+    for model in trained:
+        folder = Path(model.source)
+        assert folder.parent == tmp_path.resolve()
+        assert model.config in list_configs(model.name)
+        assert model.train == f"ganbench train {model.name} --config {model.config} --out runs/{folder.name}"
+        assert folder.name == f"{model.name}-{model.config}"  # what `ganbench train` writes by default
+    builtins = [m.source for m in suite.models if not m.run]
+    assert all(source.startswith("builtin:") for source in builtins)
+    assert {"builtin:real-data", "builtin:bicubic"} <= set(builtins)
+    untrained = {m.name for m in suite.models if m.source.startswith("builtin:untrained:")}
+    assert untrained == set(list_models()) - {"srgan"}  # srgan's generator is srresnet's network
 
 
 @pytest.mark.slow

@@ -35,16 +35,12 @@ SMALL_ARGS = [
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
+def isolated(tmp_path, monkeypatch, single_thread):
     monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path / "cache"))
     task_features._MEMORY.clear()
     monkeypatch.setattr(
         cli, "COMMAND_MODULES", tuple(dict.fromkeys(cli.COMMAND_MODULES + ("score", "run", "compare")))
     )
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -215,6 +211,28 @@ def test_score_command_json(capsys):
         and data["metrics"]["fid"]["low"] <= data["metrics"]["fid"]["value"]
     )
     assert cli.main(["score", "builtin:real-data", "--task", "mnist", "--set", "n=oops"]) == 2
+
+
+def test_score_command_inception_options(capsys, monkeypatch):
+    """--inception-samples and --no-inception reach the task; the Inception is a stand-in here (the 128-d
+    MNIST classifier: the plumbing is under test, tests/test_tasks.py has the real network)."""
+    from ganbench.features import get_feature_extractor
+    from ganbench.tasks import generation
+
+    monkeypatch.setattr(generation, "inception_available", lambda weights="": True)
+    monkeypatch.setattr(generation, "feature_extractor", lambda name, *a: get_feature_extractor("mnist"))
+    small = [arg for arg in SMALL_ARGS if "inception" not in arg]  # inception: "auto", the default
+    args = ["score", "builtin:real-data", "--task", "mnist", *small, "--json", "--quiet"]
+    assert cli.main([*args, "--inception-samples", "30"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["task_options"]["inception"] == "auto" and data["task_options"]["inception_samples"] == 30
+    assert data["metrics"]["fid_inception"]["n"] == 30 and data["counts"]["n_inception"] == 30
+    assert data["metrics"]["fid"]["n"] == 100  # the domain metrics keep n
+    assert cli.main([*args, "--no-inception"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert "fid_inception" not in data["metrics"] and data["task_options"]["inception"] is False
+    assert cli.main(["score", "builtin:bicubic", "--task", "sr-x4", "--inception-samples", "5"]) == 2
+    assert "sr-x4 has no Inception sample" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """Tasks: the uncertainty intervals, the generation tasks' metrics against independent computations (scipy),
-conditional plumbing, the reference-feature cache, option checks, and the paired tasks on real data."""
+conditional plumbing, the reference-feature cache, option checks, the Inception metrics' own sample size
+and switch, the published results, and the paired tasks on real data."""
 
 import math
 import warnings
@@ -43,14 +44,10 @@ SMALL = {
 
 
 @pytest.fixture(autouse=True)
-def isolated_cache(tmp_path, monkeypatch):
+def isolated_cache(tmp_path, monkeypatch, single_thread):
     """Reference features go to a fresh cache folder; one thread on the shared 2-core machine."""
     monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path / "cache"))
     task_features._MEMORY.clear()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def scipy_fid(a: np.ndarray, b: np.ndarray) -> float:
@@ -226,6 +223,165 @@ def test_reference_features_are_cached(tmp_path, monkeypatch):
     first = task.evaluate(samples, 0, progress=False)
     assert calls == []
     assert first.distribution["fid"] == task.evaluate(samples, 0, progress=False).distribution["fid"]
+
+
+# ---------------------------------------------------------------------------- the Inception's own sample
+
+
+def nuclear_fid(a: np.ndarray, b: np.ndarray) -> float:
+    """FID of two small float64 samples (n < dim) without a matrix square root: the nonzero eigenvalues
+    of S_a S_b are the squared singular values of A_c B_c^T / (n - 1), so tr sqrt(S_a S_b) is its
+    nuclear norm (both samples of the same size n)."""
+    ac, bc = a - a.mean(0), b - b.mean(0)
+    n = len(a)
+    cross = np.linalg.svd(ac @ bc.T / (n - 1), compute_uv=False).sum()
+    mean_term = float(((a.mean(0) - b.mean(0)) ** 2).sum())
+    return mean_term + float((ac**2).sum() + (bc**2).sum()) / (n - 1) - 2 * float(cross)
+
+
+def test_inception_sample_count_and_reference_subset():
+    assert task_features.inception_sample_count(0, "cpu", 10000) == 500  # the CPU default
+    assert task_features.inception_sample_count(0, "cuda", 10000) == 10000  # the GPU default
+    assert task_features.inception_sample_count(0, "cuda:1", 3000) == 3000  # never more than there is
+    assert task_features.inception_sample_count(2000, "cpu", 10000) == 2000  # asked for
+    (real, _), _ = embedded_halves()
+    subset = task_features.reference_subset(real, 100)
+    rows = {bytes(image.numpy()) for image in real}
+    assert subset.shape == (100, 1, 28, 28) and {bytes(image.numpy()) for image in subset} <= rows
+    assert len({bytes(image.numpy()) for image in subset}) == 100  # drawn without replacement
+    assert not torch.equal(subset, real[:100])  # not the first images (MNIST's order is not random)
+    assert torch.equal(task_features.reference_subset(real, 100), subset)  # the same for every call
+    assert task_features.reference_subset(real, 1000) is real
+    subsets = [task_features.reference_subset(real, m) for m in (100, 200)]
+    assert len({task_features.data_fingerprint(s) for s in subsets}) == 2  # the cache key holds n
+
+
+def test_inception_fid_uses_its_own_sample_and_caches_the_reference_per_n(tmp_path, monkeypatch):
+    """The Inception side with a stand-in network (the 128-d MNIST classifier): its sample size, its
+    reference subset, the FID against scipy, and the reference cache keyed by data, extractor and n."""
+    from ganbench.tasks import generation
+
+    stand_in = get_feature_extractor("mnist")
+    built = []
+    monkeypatch.setattr(generation, "inception_available", lambda weights="": True)
+
+    def extractor(name, *args):
+        built.append(name)
+        return stand_in if name == "inception" else get_feature_extractor(name)
+
+    monkeypatch.setattr(generation, "feature_extractor", extractor)
+    reference_calls = []
+    original = task_features.features_of
+    monkeypatch.setattr(
+        task_features,
+        "features_of",
+        lambda e, images, *a, **k: reference_calls.append(len(images)) or original(e, images, *a, **k),
+    )
+    (real, _), _ = embedded_halves()
+    task = get_task("mnist", **{**SMALL, "inception": "auto", "inception_samples": 120})
+    samples = task.holdout()
+    result = task.evaluate(samples, 0, progress=False)
+    assert "inception" in built and "fid_inception" in [s.name for s in task.metric_specs()]
+    fakes = task.samples(samples, 0, False)[0]
+    expected = scipy_fid(
+        stand_in(task_features.reference_subset(real, 120)).double().numpy(),
+        stand_in(fakes[:120]).double().numpy(),
+    )
+    assert result.distribution["fid_inception"] == pytest.approx(expected, rel=1e-6)
+    assert result.sample_sizes["fid_inception"] == 120 and result.counts["n_inception"] == 120
+    assert result.sample_sizes["fid"] == 200 and result.counts["n_fake"] == 200  # domain metrics: n
+    assert len(result.subsets["fid_inception"]) == 2
+    assert summarize(task.metric_specs(), [result])["fid_inception"].n == 120  # reported with its n
+    assert sorted(reference_calls) == [120, 1000]  # the reference sides: Inception subset, domain
+    cache = tmp_path / "cache" / "reference-features"
+    assert len(list(cache.glob("*.npz"))) == 2
+    task_features._MEMORY.clear()  # a new process: both references come from the disk cache
+    reference_calls.clear()
+    again = task.evaluate(samples, 0, progress=False)
+    assert reference_calls == []
+    assert again.distribution["fid_inception"] == result.distribution["fid_inception"]
+    # another n is another reference subset: computed once and cached beside the first
+    other = get_task("mnist", **{**SMALL, "inception": True, "inception_samples": 150})
+    other.evaluate(samples, 0, progress=False)
+    assert reference_calls == [150] and len(list(cache.glob("*.npz"))) == 3
+    # inception_samples = 0: the CPU default (500), capped at the sample size
+    default = get_task("mnist", **{**SMALL, "inception": True}).evaluate(samples, 0, progress=False)
+    assert default.counts["n_inception"] == 200
+
+
+def test_inception_can_be_switched_off(tmp_path, monkeypatch):
+    from ganbench.tasks import generation
+
+    with pytest.raises(ConfigError, match="inception_samples >= 0"):
+        get_task("mnist", inception_samples=-5)
+    with pytest.raises(ConfigError, match="inception_samples must be >= 0"):
+        get_task("mnist2mnistm", inception_samples=-1)
+    monkeypatch.setattr(generation, "inception_available", lambda weights="": True)  # weights "present"
+    original = generation.feature_extractor
+
+    def no_inception(name, *args):
+        assert name != "inception", "inception = false must not even build the Inception"
+        return original(name, *args)
+
+    monkeypatch.setattr(generation, "feature_extractor", no_inception)
+    task = get_task("mnist", **SMALL)  # inception = false
+    assert "fid_inception" not in [s.name for s in task.metric_specs()]
+    result = task.evaluate(task.holdout(), 0, progress=False)
+    assert set(result.distribution) == {"fid", "kid", "is", "precision", "recall"}
+    assert "inception" not in result.extractors and "n_inception" not in result.counts
+    for subset in ("testA", "testB"):
+        (tmp_path / subset).mkdir()
+    apple2orange = get_task("apple2orange", folder=str(tmp_path), inception=False)
+    assert "inception = false" in apple2orange.unavailable()  # it has only Inception metrics
+
+
+@pytest.mark.needs_inception
+def test_inception_fid_with_the_real_network_on_a_tiny_sample(inception_weights):
+    (real, _), _ = embedded_halves()
+    options = {**SMALL, "n": 40, "inception": True, "inception_samples": 8}
+    task = get_task("mnist", **options, inception_weights=str(inception_weights))
+    samples = task.holdout()
+    result = task.evaluate(samples, 0, progress=False)
+    inception = get_feature_extractor("inception", str(inception_weights))
+    both = torch.cat([task_features.reference_subset(real, 8), task.samples(samples, 0, False)[0][:8]])
+    features = inception(both).double().numpy()
+    expected = nuclear_fid(features[:8], features[8:])
+    assert result.distribution["fid_inception"] == pytest.approx(expected, rel=1e-4)
+    assert result.sample_sizes["fid_inception"] == 8 and result.counts["n_inception"] == 8
+    assert result.extractors["inception"] == inception.extractor_id
+    assert any("fid_inception" in note or "2048" in note for note in result.notes)  # small-sample warning
+
+
+# -------------------------------------------------------------------------------------- published results
+
+
+def test_published_rows_follow_the_tasks_metrics():
+    sr = {row["model"]: row for row in get_task("sr-x4", datasets=["Set5"], vgg=False).published()}
+    assert list(sr) == ["bicubic", "SRResNet", "SRGAN"]  # SRGAN's Table 2, x4
+    assert sr["SRResNet"]["metrics"] == {"set5_psnr_y": 32.05, "set5_ssim_y": 0.9019}  # Set5 only
+    assert sr["SRGAN"]["metrics"] == {"set5_psnr_y": 29.40, "set5_ssim_y": 0.8472}
+    assert sr["bicubic"]["metrics"] == {"set5_psnr_y": 28.43, "set5_ssim_y": 0.8211}
+    assert sr["SRGAN"]["source"] == "Ledig et al. 2017 (SRGAN), Table 2"
+    assert "Y channel" in sr["SRGAN"]["convention"] and "crop = scale" in sr["SRGAN"]["convention"]
+    full = {row["model"]: row["metrics"] for row in get_task("sr-x4", vgg=False).published()}
+    assert full["SRResNet"]["bsd100_psnr_y"] == 27.58 and full["bicubic"]["set14_ssim_y"] == 0.7486
+    # Lucic et al. 2018: Inception FIDs, shown only where the task reports fid_inception
+    assert get_task("mnist", inception=False).published() == []
+    lucic = {row["model"]: row["metrics"] for row in get_task("mnist", inception=True).published()}
+    assert lucic["NS GAN"] == {"fid_inception": 6.8} and lucic["WGAN"] == {"fid_inception": 6.7}
+    assert get_task("mnist-cond", inception=True).published() == []  # unconditional results only
+
+
+def test_every_published_result_names_metrics_its_task_reports():
+    from ganbench.tasks.base import published_results
+
+    sources, results = published_results()
+    assert {"ledig2017", "lucic2018"} <= set(sources)
+    for entry in results:
+        options = {"inception": True} if entry["task"] in ("mnist", "fashion") else {}
+        reported = {spec.name for spec in get_task(entry["task"], **options).metric_specs()}
+        assert set(entry["metrics"]) <= reported, entry
+        assert all(isinstance(v, float) and math.isfinite(v) for v in entry["metrics"].values())
 
 
 # -------------------------------------------------------------------------------------- paired tasks

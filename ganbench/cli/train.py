@@ -10,6 +10,14 @@ Examples::
 The run folder (``--out``, default ``runs/<model>-<config>``) receives ``config.json``,
 ``metrics.jsonl``, ``loss_curves.png``, ``samples/`` and ``checkpoints/``; ``--resume`` continues from
 its latest checkpoint. Configs: ``reference_models/configs/<model>/<name>.toml``.
+
+Several processes (data-parallel; see :mod:`reference_models.engine` and :mod:`ganbench.distributed`)::
+
+    torchrun --nproc_per_node 4 -m ganbench train dcgan --config paper --device cuda   # 4 GPUs, NCCL
+    torchrun --nproc_per_node 2 -m ganbench train dcgan --config tiny                  # 2 CPU processes, gloo
+
+``data.batch_size`` is per process (the global batch is ``batch_size x processes``); only rank 0
+writes the run folder and prints; ``--resume`` needs the same number of processes.
 """
 
 import argparse
@@ -44,11 +52,28 @@ def register(subparsers) -> None:
         help="override a config value, e.g. --set data.name=fashion --set train.n_critic=5 (repeatable)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="under torchrun: how long a process waits for the others before failing (default: torch's)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train as asked; print where the run went; return the exit code."""
+    """Train as asked (under torchrun: in the process group, NCCL for CUDA, gloo for the CPU); print
+    where the run went (rank 0); return the exit code."""
+    from ganbench import distributed
+
+    backend = "nccl" if args.device.startswith("cuda") else "gloo"
+    with distributed.from_env(backend, args.timeout):
+        return _train(args)
+
+
+def _train(args: argparse.Namespace) -> int:
+    """The ``train`` command inside the (possibly single-process) process group."""
+    from ganbench.distributed import print_main
     from reference_models import Trainer, load_config
 
     overrides = list(args.overrides)
@@ -61,6 +86,6 @@ def run(args: argparse.Namespace) -> int:
     trainer = Trainer(config, out, device=args.device, resume=args.resume, progress=not args.quiet)
     metrics = trainer.train()
     losses = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k.endswith("/loss"))
-    print(f"{args.model}: step {trainer.step}/{trainer.total_steps}{'; ' + losses if losses else ''}")
-    print(f"run folder: {out}; last checkpoint: {trainer.last_checkpoint}")
+    print_main(f"{args.model}: step {trainer.step}/{trainer.total_steps}{'; ' + losses if losses else ''}")
+    print_main(f"run folder: {out}; last checkpoint: {trainer.last_checkpoint}")
     return 0

@@ -15,11 +15,9 @@ Where the files are looked for (torchvision's raw layout, ``.gz`` or uncompresse
 """
 
 import gzip
-import hashlib
 import math
 import os
 import shutil
-import tempfile
 import urllib.request
 import zlib
 from functools import lru_cache
@@ -29,6 +27,7 @@ import numpy as np
 import torch
 
 from ganbench.errors import CorruptFileError, DataNotFoundError
+from ganbench.files import atomic_path, file_digest
 from ganbench.settings import data_root
 
 # IDX dtype code -> big-endian numpy dtype.
@@ -221,35 +220,21 @@ def load_mnist(name: str = "mnist", split: str = "train", root=None) -> tuple[to
     return torch.tensor(images), torch.tensor(labels, dtype=torch.int64)
 
 
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _download_one(filename: str, md5: str, mirrors, folder: Path) -> None:
     """Fetch ``filename`` from the first mirror that serves it with the right md5 (atomic write)."""
     failures = []
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + filename
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{filename}.", suffix=".part")
         try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-                shutil.copyfileobj(response, out)
-            got = _md5(Path(tmp))
-            if got != md5:
-                failures.append(f"{url}: md5 {got} != {md5}")
-                continue
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, folder / filename)
+            with atomic_path(folder / filename) as tmp:
+                with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+                    shutil.copyfileobj(response, out)
+                got = file_digest(tmp, "md5")
+                if got != md5:
+                    raise CorruptFileError(f"md5 {got} != {md5}")
             return
-        except OSError as exc:  # URLError, HTTPError and socket timeouts are OSErrors
+        except (OSError, CorruptFileError) as exc:  # URLError, HTTPError and timeouts are OSErrors
             failures.append(f"{url}: {exc}")
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
     raise DataNotFoundError(f"could not download {filename}: " + "; ".join(failures))
 
 
@@ -266,7 +251,7 @@ def download_mnist(name: str = "mnist", root=None, mirrors=None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for filename, md5 in MD5[name].items():
         target = folder / filename
-        if target.is_file() and _md5(target) == md5:
+        if target.is_file() and file_digest(target, "md5") == md5:
             continue
         _download_one(filename, md5, mirrors or MIRRORS[name], folder)
     return folder

@@ -7,7 +7,6 @@ file name). :func:`verify_dataset` compares a folder holding ``trainA/ trainB/ t
 and reports missing files, files whose size or sha256 differ, and files the manifest does not list.
 """
 
-import hashlib
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
@@ -15,6 +14,7 @@ from pathlib import Path, PurePosixPath
 from tqdm import tqdm
 
 from ganbench.errors import CorruptFileError, DataNotFoundError
+from ganbench.files import sha256_file
 from ganbench.settings import data_root
 
 __all__ = [
@@ -24,14 +24,12 @@ __all__ = [
     "ManifestEntry",
     "VerifyReport",
     "read_manifest",
-    "sha256_file",
     "verify_dataset",
 ]
 
 MANIFEST_FILE = "cyclegan/apple2orange_horse2zebra_sha256_manifest.txt"
 DATASETS = ("apple2orange", "horse2zebra")
 SUBSETS = ("trainA", "trainB", "testA", "testB")
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -109,15 +107,6 @@ def read_manifest(
                 dataset, entry = parsed
                 datasets.setdefault(dataset, {})[entry.path] = entry
     return datasets
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _dataset_folder(folder: Path, name: str) -> Path:

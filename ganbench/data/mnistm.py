@@ -13,7 +13,6 @@ CycleGAN, in the item format of :class:`ganbench.data.images.UnpairedImageDatase
 """
 
 import os
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +25,7 @@ from ganbench.checks import as_tensor
 from ganbench.data.idx import SPLITS, load_mnist
 from ganbench.data.sr_crops import load_photos, train291_dir
 from ganbench.errors import ImageRangeError, ImageShapeError
+from ganbench.files import atomic_path
 from ganbench.settings import cache_dir
 
 __all__ = ["make_mnistm", "load_mnistm", "MnistMnistMDataset"]
@@ -86,15 +86,8 @@ def _read_cache(path: Path) -> tuple[torch.Tensor, torch.Tensor] | None:
 
 def _write_cache(path: Path, images: torch.Tensor, labels: torch.Tensor) -> None:
     """Write the split atomically (temporary file, then ``os.replace``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, images=images.numpy(), labels=labels.numpy())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, images=images.numpy(), labels=labels.numpy())
 
 
 def load_mnistm(

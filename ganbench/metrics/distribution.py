@@ -20,10 +20,10 @@ import torch
 from torchmetrics import Metric
 from torchmetrics.utilities.data import dim_zero_cat
 
-from ganbench.checks import as_uint8_batch, check_min_samples
+from ganbench.checks import as_feature_matrix, as_uint8_batch, check_min_samples
 from ganbench.errors import FeatureMismatchError
 from ganbench.features.base import FeatureExtractor
-from ganbench.metrics.frechet import FeatureStats, as_feature_matrix, check_same_extractor, fid_from_stats
+from ganbench.metrics.frechet import FeatureStats, check_same_extractor, fid_from_stats
 from ganbench.metrics.inception_score import inception_score
 from ganbench.metrics.kid import kernel_inception_distance
 from ganbench.metrics.precision_recall import precision_recall
@@ -92,6 +92,26 @@ def _concat(stored, what: str) -> torch.Tensor:
     if isinstance(stored, list) and not stored:
         check_min_samples(0, 1, what)
     return dim_zero_cat(stored)
+
+
+class _FeatureSetsMetric(_DistributionMetric):
+    """Base of the metrics that keep every real and fake feature vector (KID, PrecisionRecall)."""
+
+    def __init__(
+        self, extractor: FeatureExtractor | None, feature_dim: int | None, extractor_id: str, **kwargs
+    ):
+        super().__init__(extractor, feature_dim, extractor_id, **kwargs)
+        self.add_state("real_features", [], dist_reduce_fx="cat")
+        self.add_state("fake_features", [], dist_reduce_fx="cat")
+
+    def update(self, x, real: bool) -> None:
+        """Add a batch of images (with an extractor) or ``(N, dim)`` features to the real or fake side."""
+        stored = self.real_features if real else self.fake_features
+        stored.append(self._checked_dim(self._features(x, "batch"), stored, "batch"))
+
+    def _feature_sets(self, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """All real and all fake features; ``what`` names the metric in the error for an empty side."""
+        return _concat(self.real_features, f"{what} (real)"), _concat(self.fake_features, f"{what} (fake)")
 
 
 class FID(_DistributionMetric):
@@ -165,7 +185,7 @@ class FID(_DistributionMetric):
         return fid_from_stats(self.side_stats(real=True), self.side_stats(real=False))
 
 
-class KID(_DistributionMetric):
+class KID(_FeatureSetsMetric):
     """Kernel Inception Distance (see :func:`~ganbench.metrics.kid.kernel_inception_distance`)."""
 
     higher_is_better = False
@@ -182,26 +202,14 @@ class KID(_DistributionMetric):
     ):
         super().__init__(extractor, feature_dim, extractor_id, **kwargs)
         self.num_subsets, self.subset_size, self.seed = num_subsets, subset_size, seed
-        self.add_state("real_features", [], dist_reduce_fx="cat")
-        self.add_state("fake_features", [], dist_reduce_fx="cat")
-
-    def update(self, x, real: bool) -> None:
-        """Add a batch of images (with an extractor) or ``(N, dim)`` features to the real or fake side."""
-        stored = self.real_features if real else self.fake_features
-        stored.append(self._checked_dim(self._features(x, "batch"), stored, "batch"))
 
     def compute(self) -> dict:
         """``{"kid_mean", "kid_std", "n_real", "n_fake", "subset_size", "num_subsets"}``."""
-        return kernel_inception_distance(
-            _concat(self.real_features, "KID (real)"),
-            _concat(self.fake_features, "KID (fake)"),
-            self.num_subsets,
-            self.subset_size,
-            self.seed,
-        )
+        real, fake = self._feature_sets("KID")
+        return kernel_inception_distance(real, fake, self.num_subsets, self.subset_size, self.seed)
 
 
-class PrecisionRecall(_DistributionMetric):
+class PrecisionRecall(_FeatureSetsMetric):
     """Improved precision and recall (see :func:`~ganbench.metrics.precision_recall.precision_recall`)."""
 
     higher_is_better = True
@@ -216,21 +224,11 @@ class PrecisionRecall(_DistributionMetric):
     ):
         super().__init__(extractor, feature_dim, extractor_id, **kwargs)
         self.k = k
-        self.add_state("real_features", [], dist_reduce_fx="cat")
-        self.add_state("fake_features", [], dist_reduce_fx="cat")
-
-    def update(self, x, real: bool) -> None:
-        """Add a batch of images (with an extractor) or ``(N, dim)`` features to the real or fake side."""
-        stored = self.real_features if real else self.fake_features
-        stored.append(self._checked_dim(self._features(x, "batch"), stored, "batch"))
 
     def compute(self) -> dict:
         """``{"precision", "recall", "n_real", "n_fake", "k"}``."""
-        return precision_recall(
-            _concat(self.real_features, "precision/recall (real)"),
-            _concat(self.fake_features, "precision/recall (fake)"),
-            self.k,
-        )
+        real, fake = self._feature_sets("precision/recall")
+        return precision_recall(real, fake, self.k)
 
 
 class InceptionScore(_DistributionMetric):

@@ -21,8 +21,6 @@ batches, processes or runs merge exactly; ``save``/``load`` use ``.npz`` files r
 from __future__ import annotations
 
 import os
-import tempfile
-import warnings
 import zipfile
 from pathlib import Path
 
@@ -30,16 +28,15 @@ import numpy as np
 import torch
 from scipy.linalg import blas, lapack
 
-from ganbench.checks import as_tensor, check_finite, check_min_samples
-from ganbench.errors import CorruptFileError, DataNotFoundError, FeatureMismatchError, SampleSizeWarning
+from ganbench.checks import as_feature_matrix, as_tensor, check_finite, check_min_samples, check_sample_size
+from ganbench.errors import CorruptFileError, DataNotFoundError, FeatureMismatchError
+from ganbench.files import atomic_path
 
 __all__ = [
     "FeatureStats",
     "frechet_distance",
     "fid_from_stats",
     "fid_from_features",
-    "as_feature_matrix",
-    "check_sample_size",
     "check_same_extractor",
 ]
 
@@ -49,23 +46,7 @@ _MIN_RCOND_FOR_PLAIN_CHOLESKY = 1e-10
 _EPS = np.finfo(np.float64).eps
 
 
-# --------------------------------------------------------------------------- input checks (features)
-
-
-def as_feature_matrix(features, name: str = "features", dim: int | None = None) -> torch.Tensor:
-    """Validate a ``(N, dim)`` feature matrix and return it as a tensor (same dtype and device).
-
-    Raises :class:`FeatureMismatchError` for another shape or a ``dim`` other than the expected one,
-    and :class:`NonFiniteImageError` (a ``ValueError``) naming ``name`` for NaN/Inf values.
-    """
-    x = as_tensor(features, name)
-    if x.ndim != 2:
-        raise FeatureMismatchError(f"{name}: expected a (N, dim) feature matrix, got shape {tuple(x.shape)}")
-    if dim is not None and x.shape[1] != dim:
-        raise FeatureMismatchError(f"{name}: expected {dim}-d features, got {x.shape[1]}-d")
-    if x.is_complex() or x.dtype == torch.bool:
-        raise FeatureMismatchError(f"{name}: expected real-valued features, got {x.dtype}")
-    return check_finite(x, name)
+# --------------------------------------------------------------------------- extractor ids
 
 
 def check_same_extractor(id_a: str, dim_a: int, id_b: str, dim_b: int) -> None:
@@ -78,23 +59,6 @@ def check_same_extractor(id_a: str, dim_a: int, id_b: str, dim_b: int) -> None:
         )
     if dim_a != dim_b:
         raise FeatureMismatchError(f"statistics of {dim_a}-d and {dim_b}-d features")
-
-
-def check_sample_size(n: int | None, dim: int, what: str, minimum: int = 2) -> None:
-    """Raise :class:`TooFewSamplesError` below ``minimum`` samples; warn when ``n < dim``.
-
-    ``n=None`` (a statistics file without a sample count) is accepted silently.
-    """
-    if n is None:
-        return
-    check_min_samples(n, minimum, what)
-    if n < dim:
-        warnings.warn(
-            f"{what}: {n} samples for {dim}-d features; with fewer samples than dimensions the value "
-            "is unreliable (FID is biased upward) and not comparable to values from more samples",
-            SampleSizeWarning,
-            stacklevel=3,
-        )
 
 
 # --------------------------------------------------------------------------- the Fréchet distance
@@ -284,15 +248,8 @@ class FeatureStats:
         arrays = {"mu": self.mean, "sigma": self.covariance, "extractor_id": np.array(self.extractor_id)}
         if self.mergeable:
             arrays.update(n=np.array(self.n), feature_sum=self.feature_sum, outer_sum=self.outer_sum)
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
 
     @classmethod
     def load(

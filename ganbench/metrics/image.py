@@ -24,7 +24,7 @@ import math
 import torch
 from torchmetrics import Metric
 
-from ganbench.checks import as_image_batch, as_tensor, check_same_shape
+from ganbench.checks import as_image_batch, as_tensor, check_same_shape, reduce_per_image
 from ganbench.errors import ImageRangeError, ImageShapeError
 
 __all__ = ["psnr", "ssim", "rgb_to_y", "PSNR", "SSIM"]
@@ -109,15 +109,6 @@ def _prepare(preds, target, data_range, crop_border: int, y_channel: bool):
     return p, t, data_range
 
 
-def _reduce(values: torch.Tensor, reduction: str) -> torch.Tensor:
-    """Apply ``reduction`` ("mean" or "none") to per-image values."""
-    if reduction == "mean":
-        return values.mean()
-    if reduction == "none":
-        return values
-    raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
-
-
 def psnr(preds, target, data_range=None, crop_border: int = 0, y_channel: bool = False,
          reduction: str = "mean") -> torch.Tensor:
     """Peak signal-to-noise ratio in dB (float64); see the module docstring for the conventions.
@@ -128,7 +119,7 @@ def psnr(preds, target, data_range=None, crop_border: int = 0, y_channel: bool =
     p, t, data_range = _prepare(preds, target, data_range, crop_border, y_channel)
     mse = (p - t).pow(2).mean(dim=(1, 2, 3))
     values = 10.0 * torch.log10(data_range**2 / mse)  # mse == 0 gives +inf
-    return _reduce(values, reduction)
+    return reduce_per_image(values, reduction)
 
 
 def _gaussian_window() -> list[float]:
@@ -173,7 +164,7 @@ def ssim(preds, target, data_range=None, crop_border: int = 0, y_channel: bool =
     ssim_map = ((2 * mu_p * mu_t + c1) * (2 * cov + c2)) / (
         (mu_p * mu_p + mu_t * mu_t + c1) * (var_p + var_t + c2)
     )
-    return _reduce(ssim_map.mean(dim=(1, 2, 3)), reduction)
+    return reduce_per_image(ssim_map.mean(dim=(1, 2, 3)), reduction)
 
 
 class _MeanImageMetric(Metric):

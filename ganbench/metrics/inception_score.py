@@ -14,9 +14,8 @@ import warnings
 
 import torch
 
-from ganbench.checks import check_min_samples
+from ganbench.checks import as_feature_matrix, check_min_samples
 from ganbench.errors import SampleSizeWarning
-from ganbench.metrics.frechet import as_feature_matrix
 
 __all__ = ["inception_score"]
 

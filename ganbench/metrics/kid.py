@@ -15,7 +15,7 @@ torch-fidelity and torchmetrics.
 import torch
 from tqdm import tqdm
 
-from ganbench.metrics.frechet import as_feature_matrix, check_sample_size
+from ganbench.checks import as_feature_matrix, check_sample_size
 
 __all__ = ["kernel_inception_distance", "polynomial_mmd2"]
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ganbench.checks import as_image_batch, check_same_shape
+from ganbench.checks import as_image_batch, check_reduction, check_same_shape, reduce_per_image
 from ganbench.errors import ImageRangeError, WeightsNotFoundError
 from ganbench.features.vgg import (
     IMAGENET_MEAN,
@@ -37,7 +37,6 @@ from ganbench.features.vgg import (
 )
 
 DEFAULT_NETWORK = "vgg16_relu3_3"
-REDUCTIONS = ("mean", "none")
 
 
 def perceptual_distance(
@@ -67,7 +66,7 @@ def perceptual_distance(
             )
     features = _cached_features(network, *_resolve_weights(network, weights), str(preds.device))
     per_image = _feature_mse(features, preds, target, data_range, feature_scale, detach_target=False)
-    return _reduce(per_image, reduction)
+    return reduce_per_image(per_image, reduction)
 
 
 class PerceptualLoss(nn.Module):
@@ -86,12 +85,10 @@ class PerceptualLoss(nn.Module):
         reduction: str = "mean",
     ) -> None:
         super().__init__()
-        if reduction not in REDUCTIONS:
-            raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        self.reduction = check_reduction(reduction)
         self.network = network
         self.data_range = data_range
         self.feature_scale = feature_scale
-        self.reduction = reduction
         self.vgg = load_vgg_features(network, weights)
 
     def forward(self, preds: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -99,7 +96,7 @@ class PerceptualLoss(nn.Module):
         per_image = _feature_mse(
             self.vgg, preds, target, self.data_range, self.feature_scale, detach_target=True
         )
-        return _reduce(per_image, self.reduction)
+        return reduce_per_image(per_image, self.reduction)
 
     def extra_repr(self) -> str:
         return f"network={self.network!r}, data_range={self.data_range}, feature_scale={self.feature_scale}"
@@ -138,14 +135,6 @@ def _feature_mse(
     else:
         target_features = embed(target)
     return (pred_features - target_features).pow(2).flatten(1).mean(1)
-
-
-def _reduce(per_image: torch.Tensor, reduction: str) -> torch.Tensor:
-    if reduction == "mean":
-        return per_image.mean()
-    if reduction == "none":
-        return per_image
-    raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
 def _resolve_weights(network: str, weights) -> tuple[str, tuple[int, int]]:

@@ -12,7 +12,7 @@ stays bounded (a block is at most ``block_elements`` distances) whatever the set
 import torch
 from tqdm import tqdm
 
-from ganbench.metrics.frechet import as_feature_matrix, check_sample_size
+from ganbench.checks import as_feature_matrix, check_sample_size
 
 __all__ = ["precision_recall", "knn_radii"]
 

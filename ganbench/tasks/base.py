@@ -21,14 +21,17 @@ from __future__ import annotations
 
 import contextlib
 import math
+import tomllib
 import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
-from ganbench.errors import ConfigError, SampleSizeWarning, TooFewSamplesError
+from ganbench.errors import ConfigError, CorruptFileError, SampleSizeWarning, TooFewSamplesError
 
 __all__ = [
     "CONFIDENCE",
@@ -40,14 +43,19 @@ __all__ = [
     "t_interval",
     "summarize",
     "check_options",
+    "check_auto_option",
     "disjoint_subsets",
     "add_distribution_metrics",
     "sample_size_notes",
+    "PUBLISHED_FILE",
+    "published_results",
 ]
 
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 2000
 _BOOTSTRAP_CHUNK = 100  # resamples drawn at once (memory: chunk * n indices)
+
+PUBLISHED_FILE = Path(__file__).resolve().parents[1] / "published.toml"
 
 PER_IMAGE = "per_image"
 DISTRIBUTION = "distribution"
@@ -281,6 +289,37 @@ def check_options(defaults: dict[str, Any], options: dict[str, Any], where: str)
     return result
 
 
+def check_auto_option(options: dict[str, Any], key: str, where: str) -> None:
+    """Normalise the ``"auto"``/true/false option ``key`` in place: ``None`` becomes ``"auto"``, and
+    any other value raises :class:`ConfigError`."""
+    if options[key] is None:
+        options[key] = "auto"
+    if options[key] not in ("auto", True, False):
+        raise ConfigError(f"{where}: {key} must be 'auto', true or false, got {options[key]!r}")
+
+
+@lru_cache(maxsize=1)
+def published_results() -> tuple[dict[str, dict], list[dict]]:
+    """The ``[sources]`` and ``[[results]]`` of :data:`PUBLISHED_FILE` (read once a process).
+
+    Raises :class:`CorruptFileError` when the file cannot be read or an entry lacks a key or names an
+    unknown source.
+    """
+    try:
+        table = tomllib.loads(PUBLISHED_FILE.read_text(encoding="utf-8"))
+        sources, results = table["sources"], table["results"]
+        for entry in results:
+            missing = {"task", "model", "source", "metrics"} - set(entry)
+            if missing or entry["source"] not in sources:
+                raise ValueError(f"entry {entry} lacks {sorted(missing)} or names an unknown source")
+        for key, source in sources.items():
+            if {"label", "convention"} - set(source):
+                raise ValueError(f"source {key!r} needs a label and a convention")
+    except (OSError, KeyError, ValueError, tomllib.TOMLDecodeError) as exc:
+        raise CorruptFileError(f"cannot read the published results {str(PUBLISHED_FILE)!r}: {exc}") from None
+    return sources, results
+
+
 class Task:
     """Base class of the tasks: subclasses set the class attributes and implement :meth:`evaluate`.
 
@@ -330,8 +369,25 @@ class Task:
         return generator.example_inputs(batch_size)
 
     def published(self) -> list[dict]:
-        """Published results to show next to the measured ones: ``[{"model", "source", "metrics"}]``."""
-        return []
+        """Published results to show next to the measured ones (:data:`PUBLISHED_FILE`), each cut to the
+        metrics this task reports (rows left with none are dropped):
+        ``[{"model", "source", "convention", "metrics"}]``."""
+        reported = {spec.name for spec in self.metric_specs()}
+        sources, results = published_results()
+        rows = []
+        for entry in results:
+            metrics = {name: value for name, value in entry["metrics"].items() if name in reported}
+            if entry["task"] == self.name and metrics:
+                source = sources[entry["source"]]
+                rows.append(
+                    {
+                        "model": entry["model"],
+                        "source": source["label"],
+                        "convention": source["convention"],
+                        "metrics": metrics,
+                    }
+                )
+        return rows
 
     def describe(self) -> dict:
         """Name and options, for metadata."""

@@ -4,14 +4,20 @@ Reference features are cached on disk by a hash of the reference images and the 
 (``cache_dir()/reference-features/<data sha256>-<extractor id>.npz``) and in memory for the process, so
 scoring a second generator on a task only extracts its own side. A cache file that does not match
 (other data, other extractor, unreadable) is recomputed and replaced, atomically.
+
+The FID Inception (299x299 inputs) is about a hundred times slower than the 28x28 domain classifiers:
+a few images per second on two CPU cores. The tasks therefore compute their Inception metrics on their
+own, smaller sample, :func:`inception_sample_count` images a side (option ``inception_samples``; by
+default 500 on the CPU and 10,000 on a GPU), against a fixed subset of the reference
+(:func:`reference_subset`: the same images for every seed and run, so their features are cached once).
+FID depends on the sample size (it is biased upward, more so at small ``n``): it is always reported
+with its ``n``, and two FIDs compare only at the same ``n``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,8 +27,9 @@ import numpy as np
 import torch
 
 from ganbench.features import FeatureExtractor, get_feature_extractor
-from ganbench.features.inception import extract_features
+from ganbench.features.base import extract_features
 from ganbench.features.weights import find_weights
+from ganbench.files import atomic_path
 from ganbench.metrics.frechet import FeatureStats
 from ganbench.settings import cache_dir
 
@@ -34,9 +41,16 @@ __all__ = [
     "reference_features",
     "Reference",
     "batch_size_for",
+    "INCEPTION_SAMPLES_CPU",
+    "INCEPTION_SAMPLES_GPU",
+    "inception_sample_count",
+    "reference_subset",
 ]
 
 CACHE_FOLDER = "reference-features"
+INCEPTION_SAMPLES_CPU = 500  # Inception images a side by default on the CPU (a few minutes on 2 cores)
+INCEPTION_SAMPLES_GPU = 10000  # ... and on a GPU (the usual FID sample size)
+REFERENCE_SUBSET_SEED = 0  # fixed: every seed and run uses the same reference subset
 _MEMORY: dict[tuple[str, str], "Reference"] = {}
 
 
@@ -49,6 +63,23 @@ def feature_extractor(name: str, weights: str = "", device: str = "cpu") -> Feat
 def inception_available(weights: str = "") -> bool:
     """Whether FID Inception weights are at ``weights`` or in their default place."""
     return Path(weights).is_file() if weights else find_weights("inception") is not None
+
+
+def inception_sample_count(requested: int, device: str, available: int) -> int:
+    """Images a side for the Inception metrics: ``requested``, or with 0 the device's default
+    (:data:`INCEPTION_SAMPLES_CPU` on the CPU, :data:`INCEPTION_SAMPLES_GPU` elsewhere), at most
+    ``available``."""
+    default = INCEPTION_SAMPLES_CPU if torch.device(device).type == "cpu" else INCEPTION_SAMPLES_GPU
+    return min(requested or default, available)
+
+
+def reference_subset(images: torch.Tensor, count: int) -> torch.Tensor:
+    """``count`` of the reference ``images`` drawn without replacement by a fixed seed, in their order
+    (all of them when ``count`` covers them): the same subset whatever the evaluation seed."""
+    if count >= len(images):
+        return images
+    chosen = np.random.default_rng(REFERENCE_SUBSET_SEED).choice(len(images), count, replace=False)
+    return images[torch.from_numpy(np.sort(chosen))]
 
 
 def batch_size_for(extractor: FeatureExtractor) -> int:
@@ -88,20 +119,13 @@ def _read_cached(path: Path, fingerprint: str, extractor_id: str) -> torch.Tenso
 
 
 def _write_cached(path: Path, features: torch.Tensor, fingerprint: str, extractor_id: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(
-                f,
-                features=features.numpy(),
-                data_sha256=np.array(fingerprint),
-                extractor_id=np.array(extractor_id),
-            )
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(
+            f,
+            features=features.numpy(),
+            data_sha256=np.array(fingerprint),
+            extractor_id=np.array(extractor_id),
+        )
 
 
 @dataclass

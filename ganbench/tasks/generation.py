@@ -10,9 +10,14 @@ Protocol, per seed:
 * **metrics** with the domain classifier (:mod:`ganbench.features.classifier`: 128-d features, 10
   logits): FID, KID, Inception Score (of the classifier's logits), improved precision and recall (k=3);
   with the FID Inception weights present (``inception = "auto"``) or asked for (``true``), also the
-  standard Inception FID (``fid_inception``). The conditional tasks add the class accuracy (the
-  classifier's prediction equals the requested class; per image) and the intra-class FID (the mean
-  over classes of the FID between the class's samples and the class's reference images).
+  standard Inception FID (``fid_inception``), on its own smaller sample: the first
+  ``inception_samples`` of the ``n`` samples against a fixed subset of as many reference images
+  (default 500 a side on the CPU, 10,000 on a GPU; :mod:`ganbench.tasks.features`). FID depends on
+  the sample size: ``fid_inception`` comes with its ``n`` (and the ``n_inception`` count), and
+  compares only with FIDs of the same ``n``. ``inception = false`` skips it. The conditional tasks
+  add the class accuracy (the classifier's prediction equals the requested class; per image) and the
+  intra-class FID (the mean over classes of the FID between the class's samples and the class's
+  reference images).
 
 The "real data" baseline (``builtin:real-data``) scores real images that are not in the reference:
 the training split (``"test"`` reference) or the embedded sample's second half (``"embedded"``).
@@ -52,9 +57,17 @@ from ganbench.tasks.base import (
     SeedResult,
     Task,
     add_distribution_metrics,
+    check_auto_option,
     sample_size_notes,
 )
-from ganbench.tasks.features import feature_extractor, features_of, inception_available, reference_features
+from ganbench.tasks.features import (
+    feature_extractor,
+    features_of,
+    inception_available,
+    inception_sample_count,
+    reference_features,
+    reference_subset,
+)
 
 __all__ = ["GenerationTask", "ConditionalGenerationTask"]
 
@@ -81,6 +94,7 @@ class GenerationTask(Task):
         "n": 10000,  # samples per seed
         "reference": "test",  # "test" (GANBENCH_DATA) or "embedded" (mnist only, offline)
         "inception": None,  # "auto" (default), true or false: add the Inception FID
+        "inception_samples": 0,  # images a side for the Inception FID; 0: 500 on the CPU, 10,000 on a GPU
         "inception_weights": "",
         "classifier_weights": "",
         "kid_subsets": 100,
@@ -102,14 +116,12 @@ class GenerationTask(Task):
             raise ConfigError(
                 f"task {self.name}: the embedded sample holds MNIST only; use reference = 'test'"
             )
-        if o["inception"] is None:
-            o["inception"] = "auto"
-        if o["inception"] not in ("auto", True, False):
+        check_auto_option(o, "inception", f"task {self.name}")
+        if o["n"] < 2 or o["spread_subsets"] < 0 or o["batch_size"] < 1 or o["inception_samples"] < 0:
             raise ConfigError(
-                f"task {self.name}: inception must be 'auto', true or false, got {o['inception']!r}"
+                f"task {self.name}: need n >= 2, spread_subsets >= 0, batch_size >= 1, "
+                "inception_samples >= 0 (0: the device default)"
             )
-        if o["n"] < 2 or o["spread_subsets"] < 0 or o["batch_size"] < 1:
-            raise ConfigError(f"task {self.name}: need n >= 2, spread_subsets >= 0, batch_size >= 1")
 
     # ---------------------------------------------------------------------------------- declarations
 
@@ -139,7 +151,11 @@ class GenerationTask(Task):
         if self.use_inception:
             specs.append(
                 MetricSpec(
-                    "fid_inception", False, DISTRIBUTION, "FID with the FID Inception (pool_3)", NON_NEGATIVE
+                    "fid_inception",
+                    False,
+                    DISTRIBUTION,
+                    "FID with the FID Inception (pool_3), inception_samples images a side",
+                    NON_NEGATIVE,
                 )
             )
         return specs
@@ -228,20 +244,35 @@ class GenerationTask(Task):
                 parts,
             )
             if self.use_inception:
-                inception = feature_extractor("inception", o["inception_weights"], device)
-                real_inc = reference_features(inception, real_images, device, progress)
-                fake_inc = features_of(inception, fake_images, device, progress)
-                result.extractors["inception"] = inception.extractor_id
-                add_distribution_metrics(
-                    result,
-                    lambda r, f: {"fid_inception": self._fid(real_inc, fake_inc, r, f)},
-                    len(real_images),
-                    len(fake_images),
-                    seed,
-                    parts,
-                )
+                self._inception_metrics(result, real_images, fake_images, seed, device, progress)
             self._conditional_metrics(result, real, real_labels, fake, logits, fake_labels, seed)
         return result
+
+    def _inception_metrics(
+        self,
+        result: SeedResult,
+        real_images: torch.Tensor,
+        fake_images: torch.Tensor,
+        seed: int,
+        device: str,
+        progress: bool,
+    ) -> None:
+        """``fid_inception`` of the first ``m`` samples against ``m`` reference images (a fixed subset)."""
+        o = self.options
+        m = inception_sample_count(o["inception_samples"], device, min(len(real_images), len(fake_images)))
+        inception = feature_extractor("inception", o["inception_weights"], device)
+        real = reference_features(inception, reference_subset(real_images, m), device, progress)
+        fake = features_of(inception, fake_images[:m], device, progress)
+        result.extractors["inception"] = inception.extractor_id
+        result.counts["n_inception"] = m
+        add_distribution_metrics(
+            result,
+            lambda r, f: {"fid_inception": self._fid(real, fake, r, f)},
+            m,
+            m,
+            seed,
+            o["spread_subsets"],
+        )
 
     @staticmethod
     def _fid(reference, fake: torch.Tensor, real_index: np.ndarray, fake_index: np.ndarray) -> float:

@@ -12,7 +12,8 @@ imresize(HR, 1/4)`` (MATLAB bicubic, ``uint8``), the generator's ``uint8`` outpu
 Grayscale test images (two in Set14) are scored as RGB with three equal channels, as BasicSR reads
 them. Each metric is the mean over the set's images with a bootstrap interval; the evaluation is
 deterministic (one run whatever the seeds). Ready samples are a folder with ``Set5/``, ``Set14/``,
-``BSD100/`` sub-folders holding outputs named like the HR files.
+``BSD100/`` sub-folders holding outputs named like the HR files. SRGAN's Table 2 (bicubic, SRResNet,
+SRGAN) is in ``ganbench/published.toml``, shown next to measured rows in leaderboards.
 """
 
 from __future__ import annotations
@@ -31,20 +32,11 @@ from ganbench.imresize import imresize
 from ganbench.metrics.image import psnr, ssim
 from ganbench.sr import SR_DATASETS, known_sr_dataset, sr_dataset_dir
 from ganbench.tasks import register_task
-from ganbench.tasks.base import NON_NEGATIVE, PER_IMAGE, MetricSpec, SeedResult, Task
+from ganbench.tasks.base import NON_NEGATIVE, PER_IMAGE, MetricSpec, SeedResult, Task, check_auto_option
 
-__all__ = ["SuperResolutionTask", "PUBLISHED"]
+__all__ = ["SuperResolutionTask"]
 
 SCALE = 4
-
-# Ledig et al., "Photo-Realistic Single Image Super-Resolution Using a Generative Adversarial Network",
-# CVPR 2017, Table 2: x4, PSNR (dB) / SSIM on the Y channel with a 4-pixel border removed.
-PUBLISHED_SOURCE = "Ledig et al. 2017 (SRGAN), Table 2"
-PUBLISHED = {
-    "bicubic": {"set5": (28.43, 0.8211), "set14": (25.99, 0.7486), "bsd100": (25.94, 0.6935)},
-    "SRResNet": {"set5": (32.05, 0.9019), "set14": (28.49, 0.8184), "bsd100": (27.58, 0.7620)},
-    "SRGAN": {"set5": (29.40, 0.8472), "set14": (26.02, 0.7397), "bsd100": (25.16, 0.6688)},
-}
 
 
 @register_task
@@ -67,10 +59,7 @@ class SuperResolutionTask(Task):
     def __init__(self, **options):
         super().__init__(**options)
         o = self.options
-        if o["vgg"] is None:
-            o["vgg"] = "auto"
-        if o["vgg"] not in ("auto", True, False):
-            raise ConfigError(f"task {self.name}: vgg must be 'auto', true or false, got {o['vgg']!r}")
+        check_auto_option(o, "vgg", f"task {self.name}")
         unknown = [d for d in o["datasets"] if known_sr_dataset(d) is None]
         if unknown or not o["datasets"]:
             raise ConfigError(
@@ -197,14 +186,3 @@ class SuperResolutionTask(Task):
     def latency_inputs(self, generator, batch_size: int) -> tuple:
         """A 64x64 RGB low-resolution batch (256x256 outputs)."""
         return generator.example_inputs(batch_size, (3, 64, 64))
-
-    def published(self) -> list[dict]:
-        """SRGAN's Table 2 rows for the chosen sets (Y-channel PSNR and SSIM)."""
-        rows = []
-        for model, sets in PUBLISHED.items():
-            metrics = {}
-            for dataset in self.options["datasets"]:
-                psnr_y, ssim_y = sets[dataset.lower()]
-                metrics.update({f"{dataset.lower()}_psnr_y": psnr_y, f"{dataset.lower()}_ssim_y": ssim_y})
-            rows.append({"model": model, "source": PUBLISHED_SOURCE, "metrics": metrics})
-        return rows

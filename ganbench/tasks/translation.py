@@ -4,13 +4,17 @@
 the first ``n`` MNIST test digits are translated to MNIST-M (domain A -> B) and compared with the
 10,000 MNIST-M test images:
 
-* ``fid_target``, ``kid_target``: FID and KID with the FID Inception (when its weights are present);
+* ``fid_target``, ``kid_target``: FID and KID with the FID Inception (when its weights are present,
+  unless ``inception = false``), on the first ``inception_samples`` translated digits against a fixed
+  subset of as many MNIST-M test images (default 500 a side on the CPU, 10,000 on a GPU; see
+  :mod:`ganbench.tasks.features`: FID depends on this ``n``, which is reported with it);
 * digit preservation, with the MNIST classifier, when the model also has the reverse direction
   (CycleGAN's ``G_BA``): ``digit_acc`` is the accuracy on the reverse translation of the MNIST-M test
   images (each holds a known digit), ``cycle_acc`` on the round trip A -> B -> A of the MNIST digits
   (outputs are read as grayscale, the mean of their channels).
 
-``apple2orange`` (the official CycleGAN images, which the user supplies: ``folder`` or
+``apple2orange`` (its metrics all need the Inception: ``inception = false`` makes it unavailable;
+the official CycleGAN images, which the user supplies: ``folder`` or
 ``GANBENCH_DATA/cyclegan/apple2orange`` with ``testA/`` and ``testB/``; check a copy with ``ganbench
 data verify apple2orange FOLDER``): ``fid_a2b``/``kid_a2b`` of the translated test apples against the
 test oranges and, with a reverse model, ``fid_b2a``/``kid_b2a``. ``image_size`` resizes the inputs
@@ -50,6 +54,7 @@ from ganbench.tasks.base import (
     SeedResult,
     Task,
     add_distribution_metrics,
+    check_auto_option,
     sample_size_notes,
 )
 from ganbench.tasks.features import (
@@ -57,7 +62,9 @@ from ganbench.tasks.features import (
     feature_extractor,
     features_of,
     inception_available,
+    inception_sample_count,
     reference_features,
+    reference_subset,
 )
 from ganbench.tasks.generation import fid_metric
 
@@ -115,6 +122,7 @@ class MnistToMnistMTask(Task):
         "n": 5000,  # MNIST test digits translated
         "mnistm_seed": 0,
         "inception": None,  # "auto" (default), true or false
+        "inception_samples": 0,  # images a side for FID/KID; 0: 500 on the CPU, 10,000 on a GPU
         "inception_weights": "",
         "classifier_weights": "",
         "kid_subsets": 100,
@@ -127,13 +135,14 @@ class MnistToMnistMTask(Task):
     def __init__(self, **options):
         super().__init__(**options)
         o = self.options
-        o["inception"] = "auto" if o["inception"] is None else o["inception"]
-        if o["inception"] not in ("auto", True, False):
-            raise ConfigError(
-                f"task {self.name}: inception must be 'auto', true or false, got {o['inception']!r}"
-            )
+        check_auto_option(o, "inception", f"task {self.name}")
         if not 2 <= o["n"] <= 10000:
             raise ConfigError(f"task {self.name}: n must be in 2..10000 (MNIST test digits), got {o['n']}")
+        if o["inception_samples"] < 0:
+            raise ConfigError(
+                f"task {self.name}: inception_samples must be >= 0 (0: the device default), "
+                f"got {o['inception_samples']}"
+            )
 
     @property
     def use_inception(self) -> bool:
@@ -208,11 +217,13 @@ class MnistToMnistMTask(Task):
         result = SeedResult(counts={"n_real": len(target), "n_fake": len(fakes)})
         with sample_size_notes(result.notes):
             if self.use_inception:
+                m = inception_sample_count(o["inception_samples"], device, min(len(target), len(fakes)))
                 inception = feature_extractor("inception", o["inception_weights"], device)
-                reference = reference_features(inception, target, device, progress)
+                reference = reference_features(inception, reference_subset(target, m), device, progress)
                 result.extractors["inception"] = inception.extractor_id
+                result.counts["n_inception"] = m
                 target_metrics(
-                    result, "target", reference, features_of(inception, fakes, device, progress), seed, o
+                    result, "target", reference, features_of(inception, fakes[:m], device, progress), seed, o
                 )
         reverse = None if isinstance(source, SampleSet) else source.reverse
         if reverse is None:
@@ -243,6 +254,7 @@ class AppleToOrangeTask(Task):
     seeded = False
     defaults = {
         "folder": "",  # holds testA/ and testB/ (default: GANBENCH_DATA/cyclegan/apple2orange)
+        "inception": None,  # "auto" (default) or true: needed; false: skip the task (Inception metrics only)
         "inception_weights": "",
         "kid_subsets": 100,
         "kid_subset_size": 1000,
@@ -250,6 +262,10 @@ class AppleToOrangeTask(Task):
         "batch_size": 8,
         "image_size": 0,  # resize the inputs to this square size first (the model's training size); 0: as is
     }
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        check_auto_option(self.options, "inception", f"task {self.name}")
 
     def metric_specs(self) -> list[MetricSpec]:
         return [
@@ -290,6 +306,8 @@ class AppleToOrangeTask(Task):
             self.folder()
         except DataNotFoundError as exc:
             return str(exc)
+        if self.options["inception"] is False:
+            return "inception = false, and every apple2orange metric needs the FID Inception"
         if not inception_available(self.options["inception_weights"]):
             return INCEPTION_HINT
         return None
