@@ -54,6 +54,7 @@ DEFAULTS = {
         "replay_prob": 0.5,  # chance that a fake is swapped for a stored one once the buffer is full
         "d_dropout": 0.0,  # dropout probability after each discriminator activation
         "d_weight_penalty": 0.0,  # L2 penalty (sum of squared D parameters) added to D's loss
+        "ema": 0.0,  # moving average of G's weights, used for samples and evaluation (0: off; e.g. 0.999)
         "init": "torch",  # torch (PyTorch default), xavier, he, normal (N(0, 0.02))
         "progressive": {  # progressive resolution of D's view, e.g. 7 -> 14 -> 28 with fade-in
             "resolutions": [],
@@ -208,6 +209,8 @@ def _check_values(config: dict) -> None:
         raise ConfigError(f"train.batch_per must be 'update' or 'step', got {train['batch_per']!r}")
     if not 0.0 <= tricks["label_smoothing"] < 1.0:
         raise ConfigError(f"tricks.label_smoothing must be in [0, 1), got {tricks['label_smoothing']}")
+    if not 0.0 <= tricks["ema"] < 1.0:
+        raise ConfigError(f"tricks.ema must be in [0, 1) (0: off), got {tricks['ema']}")
     if not 0.0 <= tricks["d_dropout"] < 1.0:
         raise ConfigError(f"tricks.d_dropout must be in [0, 1), got {tricks['d_dropout']}")
     for key in ("instance_noise", "d_weight_penalty", "instance_noise_steps", "replay_size"):

@@ -74,7 +74,7 @@ optimizer step, naming the last good checkpoint (which is never overwritten by a
 every ``log.sample_every`` a sample grid and the loss curves are drawn; every
 ``log.checkpoint_every`` (and at the end, or at ``train(stop_at=...)``) a checkpoint
 (:mod:`reference_models.checkpoint`) holds the networks, optimizers, RNG states (global torch, CUDA,
-the noise generator), the sampler position and the replay pools, so ``Trainer(..., resume=True)``
+the noise generator), the sampler position, the replay pools and the moving averages of ``tricks.ema``, so ``Trainer(..., resume=True)``
 continues bit-exactly on CPU. On CUDA, ``train.amp`` runs the losses under bf16 autocast and
 ``train.channels_last`` uses the channels-last layout; both are no-ops on CPU.
 
@@ -129,6 +129,7 @@ from reference_models.registry import build
 from reference_models.tricks import (
     ProgressiveSchedule,
     ReplayBuffer,
+    WeightAverage,
     instance_noise_std,
     lr_factor,
     weight_penalty,
@@ -461,6 +462,9 @@ class Trainer:
             raise ValueError(f"{type(self.model).__name__}.players must be named 'G' and/or 'D'")
         self.order = [p for p in self.model.update_order if p in self.model.players]
         self.repeats = {"D": train["n_critic"], "G": train["n_gen"]}
+        decay = config["tricks"]["ema"]
+        generators = {name: getattr(self.model, name) for name in self.model.players.get("G", ())}
+        self.ema = WeightAverage(generators, decay) if decay else None
         lr_factor(config["lr_schedule"], 0, self.total_steps)  # fail early on a bad schedule
 
         self.output = RunOutput(out_dir, enabled=is_main_process())
@@ -572,6 +576,8 @@ class Trainer:
         if player == "D":
             self.model.after_discriminator_step()
         distributed.broadcast_tensors(self.model.buffers())
+        if player == "G" and self.ema is not None:
+            self.ema.update()
         return terms
 
     def _check_loss(self, player: str, terms: LossTerms) -> None:
@@ -617,7 +623,8 @@ class Trainer:
         """Draw the sample grid of the current step and the loss curves; returns the grid's path."""
         was_training = self.model.training
         self.model.eval()
-        with torch.no_grad(), self._autocast():
+        averaged = self.ema.swapped_in() if self.ema is not None else contextlib.nullcontext()
+        with torch.no_grad(), self._autocast(), averaged:
             images = self.model.preview(self.preview_inputs)
         self.model.train(was_training)
         path = self.output.save_samples(
@@ -649,6 +656,8 @@ class Trainer:
                 f"Last good checkpoint: {self.last_checkpoint or 'none written yet'}"
             )
         tensors = {f"model.{k}": v for k, v in state.items()}
+        if self.ema is not None:
+            tensors.update({f"ema.{k}": v for k, v in self.ema.state_tensors().items()})
         optimizers = {}
         for player, optimizer in self.optimizers.items():
             optim_tensors, optimizers[player] = optimizer_state(optimizer, f"optim.{player}")
@@ -705,6 +714,8 @@ class Trainer:
                 f"process(es), this one has {self.world_size} (the batch size is per process)"
             )
         _load_model_state(self.model, checkpoint)
+        if self.ema is not None:
+            self.ema.load_state_tensors(checkpoint.tensors_with_prefix("ema."))
         for player, optimizer in self.optimizers.items():
             load_optimizer_state(
                 optimizer, checkpoint.tensors_with_prefix(f"optim.{player}."), record["optimizers"][player]
@@ -747,7 +758,11 @@ def _load_model_state(model: GANModel, checkpoint) -> None:
 
 
 def load_trained(path, device: str = "cpu") -> tuple[GANModel, dict]:
-    """The trained model of a checkpoint (record, tensor file or run folder), in eval mode, and its record."""
+    """The trained model of a checkpoint (record, tensor file or run folder), in eval mode, and its record.
+
+    A run with ``tricks.ema`` gives its generator the moving-average weights (what its sample grids show
+    and what is evaluated); the discriminators keep their trained weights.
+    """
     checkpoint = load_checkpoint(path)
     record = checkpoint.record
     try:
@@ -756,20 +771,24 @@ def load_trained(path, device: str = "cpu") -> tuple[GANModel, dict]:
     except (ConfigError, AttributeError, TypeError) as exc:
         raise CheckpointError(f"{checkpoint.path}: its config does not build a model: {exc}") from None
     _load_model_state(model, checkpoint)
+    averaged = checkpoint.tensors_with_prefix("ema.")
+    averaged.pop("updates", None)
+    if averaged:
+        model.load_state_dict(averaged, strict=False)
     return model.to(_device(device)).eval(), record
 
 
 def export_generator(path, out_dir) -> Path:
     """Write a small, inference-only copy of a checkpoint: the generator networks' weights and the record.
 
-    Optimizer, RNG and discriminator state are dropped, so the copy is a fraction of the training
-    checkpoint's size (what ganbench ships); :func:`load_trained` reads it like any checkpoint, but it
+    Optimizer, RNG and discriminator state are dropped (with ``tricks.ema``, the generator's weights
+    are the moving averages), so the copy is a fraction of the training checkpoint's size (what
+    ganbench ships); :func:`load_trained` reads it like any checkpoint, but it
     cannot resume training. Returns the new record's path.
     """
-    source = load_checkpoint(path)
     model, record = load_trained(path)
-    keep = tuple(f"model.{name}." for name in model.players["G"])
-    tensors = {k: v for k, v in source.tensors.items() if k.startswith(keep)}
+    keep = tuple(f"{name}." for name in model.players["G"])
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items() if k.startswith(keep)}
     record = {k: v for k, v in record.items() if k not in ("format", "format_version", "tensors")}
     record["export"] = "generator"
     return save_checkpoint(out_dir, record["step"], tensors, record)

@@ -12,9 +12,15 @@ dropout in D                   ``tricks.d_dropout``                   the model 
 instance noise                 ``tricks.instance_noise(_steps)``      :func:`instance_noise_std`
 L2 weight penalty on D         ``tricks.d_weight_penalty``            :func:`weight_penalty`
 progressive resolution         ``[tricks.progressive]``               :class:`ProgressiveSchedule`
+moving average of G's weights  ``tricks.ema``                         :class:`WeightAverage`
 ============================== ====================================== ======================================
+
+The last one is not in seed 003: an exponential moving average of the generator's weights (Yazıcı et
+al., ICLR 2019; used by Karras et al. for ProGAN/StyleGAN), kept beside the trained weights and used for
+sample grids and evaluation. It smooths out the oscillation of short, high-learning-rate CPU runs.
 """
 
+import contextlib
 import math
 
 import torch
@@ -32,6 +38,7 @@ __all__ = [
     "init_weights",
     "weight_penalty",
     "ProgressiveSchedule",
+    "WeightAverage",
 ]
 
 
@@ -252,3 +259,69 @@ class ProgressiveSchedule:
         if alpha < 1.0:
             shown = alpha * shown + (1.0 - alpha) * at_resolution(images, previous)
         return shown
+
+
+# ---
+# Exponential moving average of the generator's weights.
+
+
+class WeightAverage:
+    """Moving averages of the weights (and float buffers) of some networks, e.g. the generator's.
+
+    After each update, ``average <- d * average + (1 - d) * weight`` with ``d = min(decay, (1 + n) /
+    (10 + n))`` at the ``n``-th update (the warm-up keeps the initial random weights from lingering);
+    integer buffers (BatchNorm's batch counter) are copied. Tensors are named ``"<network>.<state key>"``,
+    like the model's own ``state_dict`` keys, so :meth:`state_tensors` loads into the model as is.
+
+    Args:
+        networks: ``{name: module}``, the modules whose weights are averaged.
+        decay: ``d`` in ``(0, 1)``, e.g. 0.999.
+    """
+
+    def __init__(self, networks: dict[str, nn.Module], decay: float):
+        if not 0.0 < decay < 1.0:
+            raise ConfigError(f"tricks.ema must be in (0, 1) (or 0: off), got {decay}")
+        self.networks, self.decay, self.updates = networks, decay, 0
+        self.average = {key: value.detach().clone() for key, value in self._current().items()}
+
+    def _current(self) -> dict[str, torch.Tensor]:
+        return {f"{name}.{k}": v for name, net in self.networks.items() for k, v in net.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self) -> None:
+        """Fold the networks' current weights into the averages."""
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for key, value in self._current().items():
+            if value.is_floating_point():
+                self.average[key].lerp_(value, 1.0 - decay)
+            else:
+                self.average[key].copy_(value)
+        self.updates += 1
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """The averages and the update count (for checkpoints)."""
+        return {**self.average, "updates": torch.tensor(self.updates, dtype=torch.int64)}
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore :meth:`state_tensors`."""
+        missing = set(self.average) - set(tensors)
+        if missing:
+            raise KeyError(f"moving averages missing for {sorted(missing)[:5]}")
+        for key, value in self.average.items():
+            value.copy_(tensors[key])
+        self.updates = int(tensors["updates"])
+
+    @contextlib.contextmanager
+    def swapped_in(self):
+        """Within the block the networks hold the averaged weights; their own come back after."""
+        saved = {key: value.detach().clone() for key, value in self._current().items()}
+        self._load(self.average)
+        try:
+            yield
+        finally:
+            self._load(saved)
+
+    @torch.no_grad()
+    def _load(self, tensors: dict[str, torch.Tensor]) -> None:
+        for key, value in self._current().items():
+            value.copy_(tensors[key])

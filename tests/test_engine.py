@@ -36,6 +36,8 @@ def full_state(t: Trainer) -> dict[str, torch.Tensor]:
         for index, entries in optimizer.state_dict()["state"].items():
             state.update({f"optim.{player}.{index}.{k}": v for k, v in entries.items()})
     state.update({f"extra.{k}": v for k, v in t.model.state_tensors().items()})
+    if t.ema is not None:
+        state.update({f"ema.{k}": v for k, v in t.ema.state_tensors().items()})
     state["rng.torch"], state["rng.noise"] = torch.get_rng_state(), t.noise.get_state()
     return state
 
@@ -61,6 +63,7 @@ STATEFUL_TRICKS = [
     "tricks.label_smoothing=0.1",
     "lr_schedule.name=warmup_cosine",
     "lr_schedule.warmup_steps=2",
+    "tricks.ema=0.9",
 ]
 
 

@@ -166,6 +166,27 @@ def test_srresnet_global_skip_and_scale2():
         SRResNet(scale=3)
 
 
+def test_srresnet_bicubic_skip_starts_at_bicubic_quality(data_root):
+    """With a zero residual the bicubic-skip SRResNet is a bicubic up-sampler: on Set5 "baby" x4 it
+    scores within 0.3 dB of MATLAB's bicubic (PyTorch's kernel is a = -0.75, MATLAB's a = -0.5)."""
+    from ganbench.data.images import read_image
+    from ganbench.imresize import imresize
+    from ganbench.sr import bicubic_upscale, score_sr
+
+    g = SRResNet(features=8, num_blocks=1, global_skip="bicubic").eval()
+    g.tail[0].weight.zero_()
+    g.tail[0].bias.zero_()
+    hr, matlab_sr = bicubic_upscale(read_image(data_root / "sr" / "Set5" / "HR" / "baby.png"), 4)
+    lr = imresize(hr, 0.25)
+    out = g(lr.float().unsqueeze(0) / 255.0)[0]
+    sr = ((out.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    psnr_skip, psnr_matlab = score_sr(sr, hr, 4)[0], score_sr(matlab_sr, hr, 4)[0]
+    assert psnr_matlab == pytest.approx(31.78, abs=0.05)  # published bicubic x4 on "baby" (Y, crop 4)
+    assert psnr_skip == pytest.approx(psnr_matlab, abs=0.3)
+    with pytest.raises(ValueError, match="global_skip"):
+        SRResNet(global_skip="nearest")
+
+
 def test_srgan_discriminator_shape_params_and_strides():
     d = SRGANDiscriminator()
     small = SRGANDiscriminator(image_size=32).eval()

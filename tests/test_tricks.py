@@ -9,12 +9,13 @@ from torch import nn
 from ganbench.errors import ConfigError
 from reference_models.config import load_config
 from reference_models.dcgan import DCGANDiscriminator
-from reference_models.engine import Adversary, StepContext, Trainer
+from reference_models.engine import Adversary, StepContext, Trainer, export_generator, load_trained
 from reference_models.losses import build_loss
 from reference_models.registry import build
 from reference_models.tricks import (
     ProgressiveSchedule,
     ReplayBuffer,
+    WeightAverage,
     at_resolution,
     init_weights,
     instance_noise_std,
@@ -328,3 +329,41 @@ def test_progressive_trick_reaches_d_in_training(tmp_path):
     first = seen[0]  # D's view of the real batch at step 0: constant 4x4 blocks (7x7 resolution)
     assert torch.allclose(first, at_resolution(first, 7), atol=1e-6)
     assert not torch.allclose(first, at_resolution(first, 4), atol=1e-3)
+
+
+# --- moving average of the generator's weights
+
+
+def test_weight_average_follows_the_formula_with_warm_up():
+    net = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    average = WeightAverage({"G": net}, decay=0.9)
+    expected = net[0].weight.detach().double().clone()
+    for n in range(12):
+        with torch.no_grad():
+            net[0].weight.add_(1.0)
+        net[1].num_batches_tracked += 1
+        average.update()
+        d = min(0.9, (1 + n) / (10 + n))  # warm-up first, then the decay
+        expected = d * expected + (1 - d) * net[0].weight.detach().double()
+    assert torch.allclose(average.average["G.0.weight"].double(), expected, atol=1e-5)
+    assert int(average.average["G.1.num_batches_tracked"]) == 12  # integer buffers are copied
+    with pytest.raises(ConfigError, match="tricks.ema"):
+        WeightAverage({"G": net}, decay=1.0)
+
+
+def test_ema_weights_drive_samples_and_evaluation(tmp_path):
+    trainer = tiny_trainer(tmp_path, "tricks.ema=0.5", "train.steps=4")
+    trainer.train()
+    raw = {k: v.clone() for k, v in trainer.model.G.state_dict().items()}
+    with trainer.ema.swapped_in():
+        swapped = {k: v.clone() for k, v in trainer.model.G.state_dict().items()}
+    after = trainer.model.G.state_dict()
+    assert all(torch.equal(raw[k], after[k]) for k in raw)  # the trained weights come back
+    key = next(k for k in raw if k.endswith("weight"))
+    assert not torch.equal(swapped[key], raw[key])
+    assert torch.equal(swapped[key], trainer.ema.average[f"G.{key}"])
+    # The checkpoint carries the averages and load_trained gives them to the generator.
+    model, _ = load_trained(trainer.last_checkpoint)
+    assert torch.equal(model.G.state_dict()[key], swapped[key])
+    exported, _ = load_trained(export_generator(trainer.last_checkpoint, tmp_path / "export"))
+    assert torch.equal(exported.G.state_dict()[key], swapped[key])
