@@ -80,12 +80,19 @@ __all__ = [
     "MODEL",
     "LOSS_NAMES",
     "RECIPE_CONFIGS",
+    "Run",
+    "updates_per_step",
     "study_config",
     "recipe_changes",
-    "run_study",
+    "plan_runs",
+    "train_run",
+    "score_run",
+    "score_real_data",
+    "run_row",
     "summarize",
     "render_markdown",
     "render_chart",
+    "run_study",
     "main",
 ]
 
@@ -220,7 +227,7 @@ class Run:
 
 def plan_runs(losses, seeds, base: str, updates: int, runs_dir: Path) -> list[Run]:
     """The study's runs, loss by loss, seed by seed."""
-    group = Path(runs_dir) / f"{base}-u{updates}"
+    group = Path(runs_dir) / f"{Path(base).stem}-u{updates}"  # base: a config name or a .toml path
     return [
         Run(loss, seed, study_config(loss, base, updates, seed), group / loss / f"seed{seed}")
         for loss in losses
@@ -302,10 +309,12 @@ def score_real_data(task, runs_dir: Path, device: str = "cpu", progress: bool = 
     return score
 
 
-def _run_row(run: Run, trained: dict, score: dict | None) -> dict:
-    """One row of the per-run table."""
+def run_row(run: Run, trained: dict, score: dict | None) -> dict:
+    """One row of the per-run table (a diverged run has no training time: it did not train to the end)."""
     from_step, train_s = trained["from_step"], trained["train_s"]
-    if train_s is not None and from_step:  # resumed: the time of the whole run, extrapolated
+    if trained["diverged"]:
+        train_s = None
+    elif train_s is not None and from_step:  # resumed: the time of the whole run, extrapolated
         train_s *= run.steps / (run.steps - from_step)
     metrics = (score or {}).get("metrics", {})
     return {
@@ -326,7 +335,7 @@ def _run_notes(run: Run, trained: dict, score: dict | None) -> list[str]:
     notes = []
     if trained["diverged"]:
         notes.append(trained["diverged"])
-    if trained["train_s"] is None:
+    elif trained["train_s"] is None:
         notes.append("trained before the study recorded times: no training time")
     elif trained["from_step"]:
         notes.append(f"resumed at step {trained['from_step']}: training time extrapolated from later steps")
@@ -368,9 +377,12 @@ def summarize(runs: pd.DataFrame, real: dict | None = None) -> pd.DataFrame:
 
 
 def _mean_std(mean: float, std: float) -> str:
+    """``mean ± std`` (the std to the mean's decimals), ``mean`` alone without a std, ``-`` without both."""
     if math.isnan(mean):
         return "-"
-    return format_value(mean) if math.isnan(std) else f"{format_value(mean)} ± {format_value(std)}"
+    if math.isnan(std):
+        return format_value(mean)
+    return f"{mean:.2f} ± {std:.2f}" if abs(mean) >= 1 else f"{mean:.4g} ± {std:.2g}"
 
 
 def _markdown_table(columns: list[str], rows: list[list]) -> list[str]:
@@ -472,7 +484,7 @@ def _bar_panel(draw, box, metric: str, summary: pd.DataFrame, runs: pd.DataFrame
         y = y_pos(tick)
         draw.line((left + 1, y, right - 1, y), fill=(232, 232, 232))
         draw.line((left - 4, y, left, y), fill="black")
-        draw.text((left - 6, y), format_value(tick), fill="black", font=font, anchor="rm")
+        draw.text((left - 6, y), f"{tick:g}", fill="black", font=font, anchor="rm")
     slot = (right - left) / max(1, len(losses))
     for i, row in enumerate(losses):
         center, color = left + (i + 0.5) * slot, COLORS[i % len(COLORS)]
@@ -499,7 +511,7 @@ def _bar_panel(draw, box, metric: str, summary: pd.DataFrame, runs: pd.DataFrame
 
 
 def render_chart(
-    summary: pd.DataFrame, runs: pd.DataFrame, panel_size: tuple[int, int] = (560, 380)
+    summary: pd.DataFrame, runs: pd.DataFrame, panel_size: tuple[int, int] = (640, 380)
 ) -> Image.Image:
     """FID and IS side by side: a bar per loss (mean) with error bars ± std, each seed a dot, and the
     real data as a dashed line."""
@@ -562,7 +574,7 @@ def run_study(
         bar.set_postfix(loss=run.loss, seed=run.seed)
         trained = train_run(run, device, progress)
         score = score_run(run, task, device, progress)
-        rows.append(_run_row(run, trained, score))
+        rows.append(run_row(run, trained, score))
         notes += _run_notes(run, trained, score)
     real = score_real_data(task, runs_dir, device, progress)
     runs = pd.DataFrame(rows)
