@@ -473,3 +473,81 @@ def test_apple2orange_says_where_the_data_should_be(tmp_path):
     for subset in ("testA", "testB"):
         (tmp_path / "apple2orange" / subset).mkdir(parents=True)
     assert task.folder() == tmp_path / "apple2orange"
+
+
+# ------------------------------------------------------------------- mnist2mnistm: the MNIST-M domain bar
+
+
+def mnistm_test_set(data_root, n):
+    """The first ``n`` MNIST test digits ``(n, 1, 28, 28)``, their labels, and all MNIST-M test images."""
+    from ganbench.data.idx import load_mnist
+    from ganbench.data.mnistm import load_mnistm
+
+    digits, labels = load_mnist("mnist", "test", data_root)
+    return digits[:n, None], labels[:n], load_mnistm("test", 0, data_root)[0]
+
+
+def mnistm_accuracy(images, labels) -> float:
+    """Accuracy of the shipped MNIST-M classifier, computed outside the task."""
+    logits = get_feature_extractor("mnistm").logits(images)
+    return float((logits.argmax(1) == labels).double().mean())
+
+
+def mnistm_scipy_fid(real, fake) -> float:
+    """FID of MNIST-M classifier features, float64 with scipy's sqrtm (the task's outside reference)."""
+    classifier = get_feature_extractor("mnistm")
+    return scipy_fid(classifier(real).double().numpy(), classifier(fake).double().numpy())
+
+
+@pytest.mark.needs_data
+def test_mnist2mnistm_identity_translation_has_domain_fid_ratio_one(data_root):
+    n = 1000
+    digits, labels, mnistm = mnistm_test_set(data_root, n)
+    identity = Generator(
+        "id", "image", lambda x: x, input_range=(0.0, 255.0), output_range=(0.0, 255.0), channels=3
+    )
+    task = get_task("mnist2mnistm", n=n, inception=False, root=str(data_root))
+    result = task.evaluate(identity, 0, progress=False)
+    grey_rgb = digits.expand(-1, 3, -1, -1)
+    # the identity "translation" is the untranslated reference itself: ratio 1 on all and on every subset
+    assert result.distribution["fid_domain_ratio"] == pytest.approx(1.0, abs=1e-6)
+    assert result.subsets["fid_domain_ratio"] == pytest.approx([1.0] * 5, abs=1e-6)
+    assert result.distribution["fid_domain"] == result.distribution["fid_domain_untranslated"]
+    assert result.distribution["fid_domain_untranslated"] == pytest.approx(
+        mnistm_scipy_fid(mnistm, grey_rgb), rel=1e-4
+    )
+    assert result.distribution["fid_domain"] > 5  # grey digits are far from MNIST-M in its feature space
+    target_acc = result.per_image["target_acc"].mean()
+    assert target_acc == pytest.approx(mnistm_accuracy(grey_rgb, labels), abs=1e-12)
+    assert result.sample_sizes["fid_domain_ratio"] == n and result.counts["n_fake"] == n
+    assert result.extractors["domain_mnistm"] == get_feature_extractor("mnistm").extractor_id
+    assert "digit_acc" not in result.per_image  # no reverse generator
+
+
+@pytest.mark.needs_data
+def test_mnist2mnistm_perfect_translation_meets_the_bar(data_root):
+    n = 1000
+    digits, labels, mnistm = mnistm_test_set(data_root, n)
+    # MNIST-M test image i is MNIST test digit i blended: look each input digit up by its pixels
+    row_of = {digit.numpy().tobytes(): i for i, digit in enumerate(digits[:, 0])}
+    assert len(row_of) == n  # no duplicate digits, so the lookup is exact
+
+    def perfect(x):
+        rows = [row_of[image[0].round().to(torch.uint8).numpy().tobytes()] for image in x]
+        return mnistm[rows].float()
+
+    translator = Generator(
+        "perfect", "image", perfect, input_range=(0.0, 255.0), output_range=(0.0, 255.0), channels=3
+    )
+    task = get_task("mnist2mnistm", n=n, inception=False, root=str(data_root))
+    result = task.evaluate(translator, 0, progress=False)
+    target_acc = result.per_image["target_acc"].mean()
+    assert target_acc == pytest.approx(mnistm_accuracy(mnistm[:n], labels), abs=1e-12)
+    assert target_acc >= 0.95
+    assert result.distribution["fid_domain"] == pytest.approx(mnistm_scipy_fid(mnistm, mnistm[:n]), rel=1e-4)
+    assert result.distribution["fid_domain_untranslated"] == pytest.approx(
+        mnistm_scipy_fid(mnistm, digits.expand(-1, 3, -1, -1)), rel=1e-4
+    )
+    # 0.167 at n = 1000 (0.117 at 5000): the finite-sample floor of FID against 10k images; bar <= 0.5
+    assert result.distribution["fid_domain_ratio"] < 0.25
+    assert len(result.subsets["fid_domain_ratio"]) == 5 and max(result.subsets["fid_domain_ratio"]) < 1

@@ -1,9 +1,10 @@
-"""``ganbench classifier``: train or evaluate the 28x28 domain classifiers (MNIST, Fashion-MNIST).
+"""``ganbench classifier``: train or evaluate the 28x28 domain classifiers (MNIST, Fashion-MNIST, MNIST-M).
 
 Examples::
 
     ganbench classifier train mnist --threads 1      # rewrites ganbench/features/shipped_weights/mnist.safetensors
     ganbench classifier train fashion --epochs 10 --seed 0 --out fashion.safetensors
+    ganbench classifier train mnistm --threads 1     # RGB, on MNIST-M train (construction seed 0)
     ganbench classifier eval mnist --json            # test accuracy and real-data FID/KID/IS references
 
 ``eval`` reports the test accuracy and the real-vs-real references measured with the classifier's own
@@ -16,7 +17,13 @@ import argparse
 import torch
 
 from ganbench.cli import print_result
-from ganbench.features.classifier import CLASSIFIER_NAMES, DEFAULT_EPOCHS, load_classifier, train_classifier
+from ganbench.features.classifier import (
+    CLASSIFIER_NAMES,
+    DEFAULT_EPOCHS,
+    load_classifier,
+    load_domain,
+    train_classifier,
+)
 
 # Real-data references: the first REFERENCE_TRAIN training images against the whole test split.
 REFERENCE_TRAIN = 10_000
@@ -27,7 +34,7 @@ def register(subparsers) -> None:
     """Add the ``classifier`` sub-command."""
     parser = subparsers.add_parser(
         "classifier",
-        help="train or evaluate the MNIST / Fashion-MNIST feature classifiers",
+        help="train or evaluate the MNIST / Fashion-MNIST / MNIST-M feature classifiers",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -78,16 +85,14 @@ def run(args: argparse.Namespace) -> int:
 
 def evaluate_classifier(name: str, weights=None, root=None) -> dict:
     """Test accuracy of classifier ``name`` and the real-data FID, KID and IS in its feature space."""
-    from ganbench.data.idx import load_mnist
     from ganbench.metrics.frechet import FeatureStats, fid_from_stats
     from ganbench.metrics.inception_score import inception_score
     from ganbench.metrics.kid import kernel_inception_distance
 
     model = load_classifier(name, weights)
-    train_images, _ = load_mnist(name, "train", root)
-    test_images, test_labels = load_mnist(name, "test", root)
-    train_images = train_images[:REFERENCE_TRAIN].unsqueeze(1)
-    test_images = test_images.unsqueeze(1)
+    train_images, _ = load_domain(name, "train", root)
+    test_images, test_labels = load_domain(name, "test", root)
+    train_images = train_images[:REFERENCE_TRAIN]
 
     train_features = model(train_images)
     test_features = model(test_images)

@@ -1,14 +1,14 @@
 """Feature extractors: the FID Inception network and the 28x28 domain classifiers.
 
-``get_feature_extractor(name)`` is the one entry point; names are ``inception``, ``mnist`` and
-``fashion``.
+``get_feature_extractor(name)`` is the one entry point; names are ``inception``, ``mnist``,
+``fashion`` and ``mnistm`` (RGB).
 """
 
 from ganbench.features.base import FeatureExtractor
 
 __all__ = ["FeatureExtractor", "get_feature_extractor", "EXTRACTOR_NAMES"]
 
-EXTRACTOR_NAMES = ("inception", "mnist", "fashion")
+EXTRACTOR_NAMES = ("inception", "mnist", "fashion", "mnistm")
 
 
 def get_feature_extractor(name: str, weights=None, device: str | None = None) -> FeatureExtractor:
@@ -17,7 +17,7 @@ def get_feature_extractor(name: str, weights=None, device: str | None = None) ->
         from ganbench.features.inception import load_inception
 
         extractor = load_inception(weights)
-    elif name in ("mnist", "fashion"):
+    elif name in ("mnist", "fashion", "mnistm"):
         from ganbench.features.classifier import load_classifier
 
         extractor = load_classifier(name, weights)
