@@ -6,7 +6,10 @@ Translation of the seed's ``generator_model`` / ``discriminator_model`` (``ngf =
   'same' -> BN -> ReLU`` (2ngf, 4ngf); 9 residual blocks ``ReflectionPad(1) -> Conv 3x3 -> BN -> ReLU ->
   Dropout(0.5) -> ReflectionPad(1) -> Conv 3x3 -> BN -> + input``; two up-samplings ``ConvTranspose 3x3
   stride 2 'same' -> BN -> ReLU`` (2ngf, ngf); ``ReflectionPad(3) -> Conv 7x7 (3) -> tanh``; then the
-  seed's global skip ``output = (2 * tanh_out + input) / 3``.
+  seed's global skip ``output = (2 * tanh_out + input) / 3`` (``global_skip = "average"``), or the
+  DeblurGAN paper's ``output = input + tanh_out`` (``global_skip = "residual"``, Kupyn et al. 2018,
+  Sec. 3.1: the network learns a residual correction of the blurred image; the CPU config uses it,
+  since it starts at the blurred input instead of a third of it).
 * critic: ``Conv 4x4 stride 2 'same' (ndf) -> LeakyReLU(0.2)``; three ``Conv 4x4 stride 2 'same' -> BN ->
   LeakyReLU(0.2)`` with ``ndf * min(2**n, 8)`` = 64, 128, 256 filters (the seed's loop starts at
   ``2**0``); ``Conv 4x4 'same' (8ndf) -> BN -> LeakyReLU(0.2)``; ``Conv 4x4 'same' (1)``; ``Flatten ->
@@ -64,10 +67,24 @@ class ResnetGenerator(nn.Module):
         ngf: filters of the first conv (64).
         num_blocks: residual blocks (9).
         dropout: dropout rate inside the residual blocks (0.5).
+        global_skip: ``"average"`` (the seed: ``(2 * out + x) / 3``) or ``"residual"`` (the paper:
+            ``x + out``).
     """
 
-    def __init__(self, channels: int = 3, ngf: int = 64, num_blocks: int = 9, dropout: float = 0.5):
+    GLOBAL_SKIPS = ("average", "residual")
+
+    def __init__(
+        self,
+        channels: int = 3,
+        ngf: int = 64,
+        num_blocks: int = 9,
+        dropout: float = 0.5,
+        global_skip: str = "average",
+    ):
         super().__init__()
+        if global_skip not in self.GLOBAL_SKIPS:
+            raise ValueError(f"ResnetGenerator: global_skip must be one of {self.GLOBAL_SKIPS}, got {global_skip!r}")
+        self.global_skip = global_skip
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),
             nn.Conv2d(channels, ngf, 7),
@@ -96,6 +113,8 @@ class ResnetGenerator(nn.Module):
             raise ImageShapeError(
                 f"ResnetGenerator: expected (N, C, H, W) with H and W multiples of 4, got {tuple(x.shape)}"
             )
+        if self.global_skip == "residual":
+            return x + self.body(x)
         return (2 * self.body(x) + x) / 3
 
 
@@ -161,6 +180,7 @@ def build_deblurgan(
     ngf: int = 64,
     num_blocks: int = 9,
     dropout: float = 0.5,
+    global_skip: str = "average",
     ndf: int = 64,
     content: str = "vgg",
     vgg_network: str = "vgg16_relu3_3",
@@ -173,7 +193,7 @@ def build_deblurgan(
     ``data.crop_size`` squares, loss ``content_weight * content + adv_weight * adversarial`` (seed:
     VGG16 ``block3_conv3`` x 100 : 1). Batches ``{"blurred", "sharp"}`` in [-1, 1] (``motion-blur``)."""
     return PairedImageModel(
-        ResnetGenerator(3, ngf, num_blocks, dropout),
+        ResnetGenerator(3, ngf, num_blocks, dropout, global_skip),
         DeblurCritic(3, config["data"].get("crop_size", 256), ndf, dropout=config["tricks"]["d_dropout"]),
         config,
         input_key="blurred",

@@ -244,6 +244,11 @@ def test_deblur_generator_global_skip_formula():
     torch.testing.assert_close(g(x), (2 + x) / 3, rtol=0, atol=1e-6)
     with pytest.raises(ImageShapeError, match="multiples of 4"):
         g(torch.zeros(1, 3, 18, 16))
+    residual = ResnetGenerator(ngf=8, num_blocks=1, global_skip="residual").eval()
+    residual.load_state_dict(g.state_dict())  # tanh -> 1 still: output = x + 1
+    torch.testing.assert_close(residual(x), x + 1, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="global_skip"):
+        ResnetGenerator(global_skip="concat")
 
 
 def test_deblur_critic_shape_widths_and_params():
