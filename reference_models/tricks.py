@@ -281,17 +281,16 @@ class WeightAverage:
     def __init__(self, networks: dict[str, nn.Module], decay: float):
         if not 0.0 < decay < 1.0:
             raise ConfigError(f"tricks.ema must be in (0, 1) (or 0: off), got {decay}")
-        self.networks, self.decay, self.updates = networks, decay, 0
-        self.average = {key: value.detach().clone() for key, value in self._current().items()}
-
-    def _current(self) -> dict[str, torch.Tensor]:
-        return {f"{name}.{k}": v for name, net in self.networks.items() for k, v in net.state_dict().items()}
+        self.decay, self.updates = decay, 0
+        # The networks' own tensors, looked up once: training and loading update them in place.
+        self.live = {f"{name}.{k}": v for name, net in networks.items() for k, v in net.state_dict().items()}
+        self.average = {key: value.detach().clone() for key, value in self.live.items()}
 
     @torch.no_grad()
     def update(self) -> None:
         """Fold the networks' current weights into the averages."""
         decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        for key, value in self._current().items():
+        for key, value in self.live.items():
             if value.is_floating_point():
                 self.average[key].lerp_(value, 1.0 - decay)
             else:
@@ -314,7 +313,7 @@ class WeightAverage:
     @contextlib.contextmanager
     def swapped_in(self):
         """Within the block the networks hold the averaged weights; their own come back after."""
-        saved = {key: value.detach().clone() for key, value in self._current().items()}
+        saved = {key: value.detach().clone() for key, value in self.live.items()}
         self._load(self.average)
         try:
             yield
@@ -323,5 +322,5 @@ class WeightAverage:
 
     @torch.no_grad()
     def _load(self, tensors: dict[str, torch.Tensor]) -> None:
-        for key, value in self._current().items():
+        for key, value in self.live.items():
             value.copy_(tensors[key])
