@@ -43,9 +43,12 @@ A suite is a TOML file::
     tasks = ["fashion-cond"]
 
 Every finished evaluation (model, task, seed) and latency profile is saved atomically in
-``<out>/.<name>.run/``; a killed run started again skips what is there (the unit's key holds the model,
-the task options and the seed, so an edited suite recomputes what it changed) and the folder is removed
-once the leaderboard is written. Tasks whose data or weights are missing are skipped, and the reason is
+``<out>/.<name>.run/`` and kept: a killed run started again, or the suite run again after one model was
+retrained, computes only what is not there. A unit's key holds the model entry, a fingerprint of what
+it computes with (the generator's weights and calling conventions, or the samples' bytes; see
+:func:`source_fingerprint`), the task options, the seed, the device and the ganbench version, so a
+retrained checkpoint or an edited suite is evaluated again; units no longer in the suite are deleted
+when the leaderboard is written, and ``--fresh`` starts from nothing. Tasks whose data or weights are missing are skipped, and the reason is
 recorded in the leaderboard's metadata. A model whose checkpoint is missing stops the run before
 anything is computed, with a :class:`~ganbench.errors.DataNotFoundError` naming the model, the path and
 the ``train`` command; with ``skip_missing`` (``--skip-missing``) its rows are skipped instead, and
@@ -88,6 +91,7 @@ __all__ = [
     "load_suite",
     "run_suite",
     "RunState",
+    "source_fingerprint",
 ]
 
 SUITES_DIR = Path(__file__).with_name("suites")  # the built-in suites
@@ -291,10 +295,11 @@ def load_suite(
 
 
 class RunState:
-    """Finished units of a run, one JSON file each in ``folder``, written atomically."""
+    """Finished units of a suite's runs, one JSON file each in ``folder``, written atomically."""
 
     def __init__(self, folder: Path):
         self.folder = folder
+        self.used: set[str] = set()  # keys looked up or saved in this run
 
     @staticmethod
     def _key(unit: dict) -> str:
@@ -302,20 +307,60 @@ class RunState:
 
     def get(self, unit: dict):
         """The saved value of ``unit``, or None."""
-        path = self.folder / f"{self._key(unit)}.json"
+        key = self._key(unit)
+        self.used.add(key)
         try:
-            saved = json.loads(path.read_text(encoding="utf-8"))
+            saved = json.loads((self.folder / f"{key}.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
         return saved["value"] if saved.get("unit") == json.loads(json.dumps(unit, default=str)) else None
 
     def put(self, unit: dict, value) -> None:
-        atomic_write_text(
-            self.folder / f"{self._key(unit)}.json", json.dumps({"unit": unit, "value": value}, default=str)
-        )
+        key = self._key(unit)
+        self.used.add(key)
+        atomic_write_text(self.folder / f"{key}.json", json.dumps({"unit": unit, "value": value}, default=str))
+
+    def prune(self) -> None:
+        """Delete the saved units this run did not use (models or tasks no longer in the suite)."""
+        for path in self.folder.glob("*.json"):
+            if path.stem not in self.used:
+                path.unlink(missing_ok=True)
 
     def clear(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _hash_tensors(digest, tensors: dict) -> None:
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name} {tensor.dtype} {tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+
+
+def source_fingerprint(source) -> str:
+    """sha256 of what ``source`` computes with: a generator's weights (``module.state_dict()``, its
+    reverse network's too) and calling conventions, or a sample set's images and labels."""
+    digest = hashlib.sha256()
+    if isinstance(source, Generator):
+        for generator in (source, source.reverse):
+            if generator is None:
+                continue
+            conventions = {
+                name: getattr(generator, name)
+                for name in ("kind", "latent_dim", "noise", "num_classes", "input_range", "output_range")
+                + ("channels", "multiple")
+            }
+            digest.update(json.dumps(conventions, sort_keys=True).encode())
+            if generator.module is not None:
+                _hash_tensors(digest, generator.module.state_dict())
+            else:  # a built-in function: its description names it
+                digest.update(json.dumps(generator.source, sort_keys=True, default=str).encode())
+    else:
+        tensors = {"images": source.images}
+        if source.labels is not None:
+            tensors["labels"] = torch.as_tensor(source.labels)
+        _hash_tensors(digest, tensors)
+    return digest.hexdigest()
 
 
 def _display_path(path) -> str:
@@ -402,7 +447,13 @@ def _evaluate(
     """One leaderboard row: every seed and the latency, each taken from ``state`` when already done."""
     model, label, source = entry
     task = tasks[label]
-    unit = {"model": model.key(), "task": suite.tasks[label].__dict__, "device": device}
+    unit = {
+        "model": model.key(),
+        "fingerprint": source_fingerprint(source),
+        "task": suite.tasks[label].__dict__,
+        "device": device,
+        "ganbench": ganbench.__version__,
+    }
     seeds = seeds_for(task, source, suite.seeds)
     results = []
     for seed in seeds:
@@ -513,5 +564,5 @@ def run_suite(
                 published[entry["source"]] = entry["convention"]
     metadata = _metadata(suite, tasks, row_info, skipped, published, devices, command)
     paths = write_leaderboard(make_table(rows), metadata, out_dir, suite.name)
-    state.clear()
+    state.prune()
     return paths

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from ganbench.errors import CheckpointError
 from ganbench.generators import Generator, SampleSet
 from ganbench.latency import profile_generator
+from ganbench.progress import quiet
 from ganbench.tasks.base import MetricSpec, MetricValue, SeedResult, Task, summarize
 
 __all__ = ["ScoreResult", "check_source", "seeds_for", "evaluate_seed", "combine", "score", "format_value"]
@@ -132,7 +133,8 @@ def seeds_for(task: Task, source, seeds) -> list[int]:
 def evaluate_seed(task: Task, source, seed: int, device: str = "cpu", progress: bool = True) -> SeedResult:
     """One evaluation of ``source`` on ``task`` with ``seed`` (checked first)."""
     check_source(task, source)
-    return task.evaluate(source, seed, device=device, progress=progress)
+    with quiet(not progress):
+        return task.evaluate(source, seed, device=device, progress=progress)
 
 
 def combine(

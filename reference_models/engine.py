@@ -113,6 +113,7 @@ from tqdm import tqdm
 
 from ganbench import distributed
 from ganbench.errors import CheckpointError, ConfigError, TrainingDivergedError
+from ganbench.progress import quiet
 from reference_models.checkpoint import (
     code_version,
     list_checkpoints,
@@ -435,7 +436,8 @@ class Trainer:
         if process_seed != self.seed:
             torch.manual_seed(process_seed)
         self.noise = torch.Generator().manual_seed(process_seed)
-        self.dataset = build_dataset(config["data"])
+        with quiet(not self.progress):
+            self.dataset = build_dataset(config["data"])
         batch_size = config["data"]["batch_size"]
         if len(self.dataset) < batch_size * self.world_size:
             raise ConfigError(

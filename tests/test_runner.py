@@ -115,6 +115,7 @@ def test_run_writes_leaderboard_files_and_sidecar(tmp_path, suite_file):
         load_suite(suite_file), tmp_path / "out", progress=False, command="ganbench run suite.toml"
     )
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        ".tiny.run",  # the saved evaluations, reused by the next run
         "tiny.csv",
         "tiny.html",
         "tiny.json",
@@ -174,7 +175,7 @@ def test_run_writes_leaderboard_files_and_sidecar(tmp_path, suite_file):
     assert "<table" in (tmp_path / "out" / "tiny.html").read_text()
     with Image.open(tmp_path / "out" / "tiny.png") as chart:
         assert chart.size == (760, 2 * 380)  # one panel per task
-    assert not (tmp_path / "out" / ".tiny.run").exists()  # progress removed once written
+    assert len(list((tmp_path / "out" / ".tiny.run").glob("*.json"))) == 5  # 2 models x 2 seeds, the gan's latency
 
 
 def test_killed_run_resumes_where_it_stopped(tmp_path, suite_file, monkeypatch):
@@ -201,6 +202,37 @@ def test_killed_run_resumes_where_it_stopped(tmp_path, suite_file, monkeypatch):
     fresh, _ = read_leaderboard(run_suite(suite, tmp_path / "fresh", progress=False)["csv"])
     quality = [c for c in fresh.columns if not c.startswith("cpu_")]
     pd.testing.assert_frame_equal(resumed[quality], fresh[quality])
+
+
+def test_rerun_recomputes_only_what_changed(tmp_path, suite_file, monkeypatch):
+    suite = load_suite(suite_file)
+    first, _ = read_leaderboard(run_suite(suite, tmp_path / "out", progress=False)["csv"])
+    original, calls = runner.evaluate_seed, []
+    monkeypatch.setattr(runner, "evaluate_seed", lambda *a, **k: calls.append(a[2]) or original(*a, **k))
+    again, _ = read_leaderboard(run_suite(suite, tmp_path / "out", progress=False)["csv"])
+    assert calls == []  # nothing changed: every unit came from disk
+    quality = [c for c in first.columns if not c.startswith("cpu_")]
+    pd.testing.assert_frame_equal(again[quality], first[quality])
+
+    retrained = load_source("builtin:untrained:gan:tiny")
+    with torch.no_grad():  # the same path with other weights, as after `ganbench train` again
+        next(retrained.module.parameters()).add_(0.5)
+    monkeypatch.setattr(
+        runner, "load_source", lambda spec, **k: retrained if "untrained:gan" in spec else load_source(spec, **k)
+    )
+    run_suite(suite, tmp_path / "out", progress=False)
+    assert calls == [0, 1]  # the gan's two seeds again, the real-data rows reused
+    assert len(list((tmp_path / "out" / ".tiny.run").glob("*.json"))) == 5  # stale gan units deleted
+
+
+def test_source_fingerprint_follows_weights_and_conventions():
+    a, b = load_source("builtin:untrained:gan:tiny"), load_source("builtin:untrained:gan:tiny")
+    assert runner.source_fingerprint(a) == runner.source_fingerprint(b)  # same seeded weights
+    b.noise = "uniform"
+    assert runner.source_fingerprint(a) != runner.source_fingerprint(b)
+    with torch.no_grad():
+        next(a.module.parameters())[0].zero_()
+    assert runner.source_fingerprint(a) != runner.source_fingerprint(load_source("builtin:untrained:gan:tiny"))
 
 
 def test_run_command_writes_the_leaderboard(tmp_path, suite_file, capsys):

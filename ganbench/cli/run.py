@@ -35,7 +35,7 @@ def register(subparsers) -> None:
         "--device", default="cpu", help="where generators and feature networks run (default cpu)"
     )
     parser.add_argument(
-        "--fresh", action="store_true", help="ignore the saved progress of an interrupted run"
+        "--fresh", action="store_true", help="recompute everything: forget the saved evaluations of earlier runs"
     )
     parser.add_argument(
         "--runs-dir", help="folder of the training runs that `run = ...` models name (default: the suite's)"

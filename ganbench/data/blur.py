@@ -29,11 +29,11 @@ import numpy as np
 import torch
 from scipy.signal import fftconvolve
 from torch.utils.data import Dataset
-from tqdm import tqdm
 
 from ganbench.data.images import list_images, read_image
 from ganbench.data.sr_crops import load_train291
 from ganbench.errors import ImageRangeError, ImageShapeError, ImageSizeMismatchError
+from ganbench.progress import progress_bar
 from ganbench.settings import data_root
 
 __all__ = [
@@ -200,7 +200,7 @@ def blurred_bsd100(
     """
     pairs = []
     files = list_images(data_root(root) / BSD100_HR_DIR)[:limit]
-    for index, path in enumerate(tqdm(files, desc="blurring BSD100", unit="img", leave=False)):
+    for index, path in enumerate(progress_bar(files, desc="blurring BSD100", unit="img")):
         rng = np.random.default_rng([seed, index])
         sharp = read_image(path)
         kernel = random_motion_kernel(rng, min_length, max_length)

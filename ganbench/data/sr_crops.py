@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from tqdm import tqdm
 
 from ganbench.data.images import IMAGE_EXTENSIONS, mod_crop, read_image
 from ganbench.errors import DataNotFoundError, EmptyDatasetError
 from ganbench.imresize import imresize
+from ganbench.progress import progress_bar
 from ganbench.settings import data_root
 
 __all__ = ["TRAIN291_DIR", "train291_dir", "load_photos", "load_train291", "SRCropDataset"]
@@ -44,7 +44,7 @@ def _read_photos(folder: str) -> tuple[tuple[str, torch.Tensor], ...]:
         if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
     ]
     images = []
-    for path in tqdm(files, desc=f"reading {base.name}", unit="img", leave=False):
+    for path in progress_bar(files, desc=f"reading {base.name}", unit="img"):
         images.append((path.relative_to(base).with_suffix("").as_posix(), read_image(path)))
     return tuple(images)
 
@@ -105,7 +105,7 @@ class SRCropDataset(Dataset):
         self.crop_size, self.scale, self.repeats, self.seed = crop_size, scale, repeats, seed
         self.epoch = 0
         pairs = []
-        for name, image in tqdm(load_train291(root, min_size=crop_size), desc="bicubic LR", leave=False):
+        for name, image in progress_bar(load_train291(root, min_size=crop_size), desc="bicubic LR"):
             hr = mod_crop(image, scale)
             pairs.append((name, hr, imresize(hr, 1.0 / scale)))
         self.names = [name for name, _, _ in pairs]
