@@ -39,20 +39,25 @@ from reference_models.tricks import init_weights
 __all__ = ["ResnetGenerator", "DeblurCritic", "build_deblurgan"]
 
 
+def _norm(kind: str, channels: int) -> nn.Module:
+    """The generator's normalisation layer: Keras BatchNorm (``"batch"``, the seed) or none."""
+    return keras_batch_norm(channels) if kind == "batch" else nn.Identity()
+
+
 class ResnetBlock(nn.Module):
     """The seed's ``res_block``: two reflection-padded 3x3 convs with BN, ReLU and dropout between."""
 
-    def __init__(self, channels: int, dropout: float = 0.5):
+    def __init__(self, channels: int, dropout: float = 0.5, norm: str = "batch"):
         super().__init__()
         self.body = nn.Sequential(
             nn.ReflectionPad2d(1),
             nn.Conv2d(channels, channels, 3),
-            keras_batch_norm(channels),
+            _norm(norm, channels),
             nn.ReLU(),
             nn.Dropout(dropout),
             nn.ReflectionPad2d(1),
             nn.Conv2d(channels, channels, 3),
-            keras_batch_norm(channels),
+            _norm(norm, channels),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -68,10 +73,13 @@ class ResnetGenerator(nn.Module):
         num_blocks: residual blocks (9).
         dropout: dropout rate inside the residual blocks (0.5).
         global_skip: ``"average"`` (the seed: ``(2 * out + x) / 3``) or ``"residual"`` (the paper:
-            ``x + out``).
+            ``x + out``; the last convolution starts at zero, so the untrained generator returns its
+            input).
+        norm: ``"batch"`` (the seed's BatchNorm) or ``"none"``.
     """
 
     GLOBAL_SKIPS = ("average", "residual")
+    NORMS = ("batch", "none")
 
     def __init__(
         self,
@@ -80,33 +88,39 @@ class ResnetGenerator(nn.Module):
         num_blocks: int = 9,
         dropout: float = 0.5,
         global_skip: str = "average",
+        norm: str = "batch",
     ):
         super().__init__()
         if global_skip not in self.GLOBAL_SKIPS:
             raise ValueError(f"ResnetGenerator: global_skip must be one of {self.GLOBAL_SKIPS}, got {global_skip!r}")
+        if norm not in self.NORMS:
+            raise ValueError(f"ResnetGenerator: norm must be one of {self.NORMS}, got {norm!r}")
         self.global_skip = global_skip
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),
             nn.Conv2d(channels, ngf, 7),
-            keras_batch_norm(ngf),
+            _norm(norm, ngf),
             nn.ReLU(),
         ]
         for mult in (1, 2):
             layers += [
                 Conv2dSame(ngf * mult, ngf * mult * 2, 3, stride=2),
-                keras_batch_norm(ngf * mult * 2),
+                _norm(norm, ngf * mult * 2),
                 nn.ReLU(),
             ]
-        layers += [ResnetBlock(4 * ngf, dropout) for _ in range(num_blocks)]
+        layers += [ResnetBlock(4 * ngf, dropout, norm) for _ in range(num_blocks)]
         for mult in (4, 2):
             layers += [
                 ConvTranspose2dSame(ngf * mult, ngf * mult // 2, 3, stride=2),
-                keras_batch_norm(ngf * mult // 2),
+                _norm(norm, ngf * mult // 2),
                 nn.ReLU(),
             ]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, channels, 7), nn.Tanh()]
+        last = nn.Conv2d(ngf, channels, 7)
+        layers += [nn.ReflectionPad2d(3), last, nn.Tanh()]
         self.body = nn.Sequential(*layers)
         init_weights(self, "xavier")  # Keras: glorot-uniform kernels, zero biases
+        if global_skip == "residual":  # learn a correction of the input, starting from none
+            nn.init.zeros_(last.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[-1] % 4 or x.shape[-2] % 4:
@@ -181,6 +195,7 @@ def build_deblurgan(
     num_blocks: int = 9,
     dropout: float = 0.5,
     global_skip: str = "average",
+    norm: str = "batch",
     ndf: int = 64,
     content: str = "vgg",
     vgg_network: str = "vgg16_relu3_3",
@@ -189,11 +204,12 @@ def build_deblurgan(
     content_weight: float = 100.0,
     adv_weight: float = 1.0,
 ) -> GANModel:
-    """Seed 004's DeblurGAN: ``G`` (``ngf``, ``num_blocks``, ``dropout``), the critic (``ndf``) on
-    ``data.crop_size`` squares, loss ``content_weight * content + adv_weight * adversarial`` (seed:
-    VGG16 ``block3_conv3`` x 100 : 1). Batches ``{"blurred", "sharp"}`` in [-1, 1] (``motion-blur``)."""
+    """Seed 004's DeblurGAN: ``G`` (``ngf``, ``num_blocks``, ``dropout``, ``global_skip``, ``norm``), the
+    critic (``ndf``) on ``data.crop_size`` squares, loss ``content_weight * content + adv_weight *
+    adversarial`` (seed: VGG16 ``block3_conv3`` x 100 : 1). Batches ``{"blurred", "sharp"}`` in [-1, 1]
+    (``motion-blur``)."""
     return PairedImageModel(
-        ResnetGenerator(3, ngf, num_blocks, dropout, global_skip),
+        ResnetGenerator(3, ngf, num_blocks, dropout, global_skip, norm),
         DeblurCritic(3, config["data"].get("crop_size", 256), ndf, dropout=config["tricks"]["d_dropout"]),
         config,
         input_key="blurred",

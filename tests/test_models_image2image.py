@@ -251,6 +251,18 @@ def test_deblur_generator_global_skip_formula():
         ResnetGenerator(global_skip="concat")
 
 
+def test_deblur_generator_residual_starts_at_identity_and_norm_none():
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    fresh = ResnetGenerator(ngf=8, num_blocks=2, dropout=0.0, global_skip="residual", norm="none").train()
+    torch.testing.assert_close(fresh(x), x, rtol=0, atol=0)  # zero last conv: returns its input
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in fresh.modules())
+    batch = ResnetGenerator(ngf=8, num_blocks=2, global_skip="residual")
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in batch.modules()) == 3 + 2 * 2 + 2
+    assert n_params(batch) - n_params(fresh) == 2 * (8 + 16 + 32 + 2 * 2 * 32 + 16 + 8)  # BN gamma, beta
+    with pytest.raises(ValueError, match="norm"):
+        ResnetGenerator(norm="instance")
+
+
 def test_deblur_critic_shape_widths_and_params():
     d = DeblurCritic()
     widths = [m.out_channels for m in d.modules() if isinstance(m, nn.Conv2d)]
