@@ -44,16 +44,16 @@ A suite is a TOML file::
 
 Every finished evaluation (model, task, seed) and latency profile is saved atomically in
 ``<out>/.<name>.run/`` and kept: a killed run started again, or the suite run again after one model was
-retrained, computes only what is not there. A unit's key holds the model entry, a fingerprint of what
-it computes with (the generator's weights and calling conventions, or the samples' bytes; see
+retrained, computes only what is not there. A unit's key holds the model entry, a fingerprint of what it
+computes with (the generator's weights and calling conventions, or the samples' bytes; see
 :func:`source_fingerprint`), the task options, the seed, the device and the ganbench version, so a
 retrained checkpoint or an edited suite is evaluated again; units no longer in the suite are deleted
-when the leaderboard is written, and ``--fresh`` starts from nothing. Tasks whose data or weights are missing are skipped, and the reason is
-recorded in the leaderboard's metadata. A model whose checkpoint is missing stops the run before
-anything is computed, with a :class:`~ganbench.errors.DataNotFoundError` naming the model, the path and
-the ``train`` command; with ``skip_missing`` (``--skip-missing``) its rows are skipped instead, and
-recorded like the skipped tasks. Without a suite, the built-in quick suite runs
-(``ganbench/suites/quick.toml``: the embedded MNIST sample, offline, about a minute on two cores);
+when the leaderboard is written, and ``--fresh`` starts from nothing. Tasks whose data or weights are
+missing are skipped, and the reason is recorded in the leaderboard's metadata. A model whose checkpoint
+is missing stops the run before anything is computed, with a :class:`~ganbench.errors.DataNotFoundError`
+naming the model, the path and the ``train`` command; with ``skip_missing`` (``--skip-missing``) its
+rows are skipped instead, and recorded like the skipped tasks. Without a suite, the built-in quick suite
+runs (``ganbench/suites/quick.toml``: the embedded MNIST sample, offline, about a minute on two cores);
 ``ganbench/suites/zoo-cpu.toml`` scores every reference model's CPU checkpoint.
 """
 
@@ -330,7 +330,14 @@ class RunState:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+# the Generator fields that change what a network's output means (see ganbench.generators.Generator)
+CALLING_CONVENTIONS = (
+    "kind", "latent_dim", "noise", "num_classes", "input_range", "output_range", "channels", "multiple"
+)
+
+
 def _hash_tensors(digest, tensors: dict) -> None:
+    """Feed each tensor's name, dtype, shape and bytes (in name order) to ``digest``."""
     for name in sorted(tensors):
         tensor = tensors[name].detach().cpu().contiguous()
         digest.update(f"{name} {tensor.dtype} {tuple(tensor.shape)}".encode())
@@ -345,11 +352,7 @@ def source_fingerprint(source) -> str:
         for generator in (source, source.reverse):
             if generator is None:
                 continue
-            conventions = {
-                name: getattr(generator, name)
-                for name in ("kind", "latent_dim", "noise", "num_classes", "input_range", "output_range")
-                + ("channels", "multiple")
-            }
+            conventions = {name: getattr(generator, name) for name in CALLING_CONVENTIONS}
             digest.update(json.dumps(conventions, sort_keys=True).encode())
             if generator.module is not None:
                 _hash_tensors(digest, generator.module.state_dict())
