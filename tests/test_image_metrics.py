@@ -89,6 +89,7 @@ def test_natural_images_match_skimage(data_root):
     """Set5 and Set14's comic against their bicubic x4 reconstruction (RGB and Y)."""
     files = list_images(data_root / "sr" / "Set5" / "GTmod12")
     files.append(data_root / "sr" / "Set14" / "GTmod12" / "comic.png")
+    assert len(files) == 6
     for path in files:
         hr = read_image(path)
         sr = imresize(imresize(hr, 0.25), 4.0)

@@ -1,6 +1,7 @@
 """Latency measurement: the timer reads a known duration, repeats/time limits, images/s, peak memory, and the
 generator profile (parameters, output shape, device restored)."""
 
+import sys
 import time
 
 import pytest
@@ -45,8 +46,8 @@ def test_peak_memory_of_a_large_allocation():
         repeats=2,
         min_time_s=0.0,
     )
-    if result.peak_memory_mb is None:
-        pytest.skip("no /proc peak-memory counter on this system")
+    if result.peak_memory_mb is None and not sys.platform.startswith("linux"):
+        pytest.skip("peak memory is read from Linux /proc")
     assert 60.0 <= result.peak_memory_mb < 200.0
 
 

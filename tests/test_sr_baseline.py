@@ -57,11 +57,19 @@ def test_cli_on_a_folder(tmp_path, capsys):
     assert abs(result["mean_psnr"] - np.mean([r["psnr"] for r in result["images"]])) < 1e-9
     assert 25 < result["mean_psnr"] < 60 and 0.5 < result["mean_ssim"] <= 1
 
+    # the default scale is x4: the 30x30 image is cropped to 28x28 and scored with a 4-pixel border
+    args = parse(["sr-baseline", "--dataset", str(tmp_path), "--json"])
+    assert args.func(args) == 0
+    x4 = json.loads(capsys.readouterr().out)
+    hr = np.asarray(Image.open(tmp_path / "im1.png")).transpose(2, 0, 1)[:, :28, :28]
+    sr = imresize(imresize(hr, 0.25), 4.0)
+    assert x4["scale"] == 4
+    assert abs(x4["images"][1]["psnr"] - float(psnr(sr, hr, crop_border=4, y_channel=True))) < 1e-9
+
     args = parse(["sr-baseline", "--dataset", str(tmp_path)])
     assert args.func(args) == 0
-    table = capsys.readouterr().out
-    assert "im1" in table and f"{result['mean_psnr']:.2f}" not in table  # x4 differs from x2
-    assert table.splitlines()[-1].startswith("mean")
+    table = capsys.readouterr().out.splitlines()
+    assert table[-1].startswith("mean") and f"{x4['mean_psnr']:.2f}" in table[-1]
 
 
 def test_dataset_resolution(tmp_path):

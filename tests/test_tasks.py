@@ -10,6 +10,8 @@ import pytest
 import scipy.linalg
 import torch
 from scipy import stats
+from scipy.spatial.distance import cdist
+from scipy.special import softmax
 from torch import nn
 
 from ganbench.data.sample import load_embedded_sample
@@ -114,10 +116,9 @@ def test_summarize_seeds_subsets_pooling_and_clipping():
     one = summarize(specs, [SeedResult(distribution={"fid": 1.0}, subsets={"fid": [2.0, 4.0, 3.0, 5.0]})])[
         "fid"
     ]
-    half = stats.t.ppf(0.975, 3) * np.std([2.0, 4.0, 3.0, 5.0], ddof=1) / 2.0
-    assert (
-        one.method == "subsets(4)" and one.high == pytest.approx(1.0 + half) and one.low == 0.0
-    )  # clipped at 0
+    # the spread of the 4 subset values around the full-sample value 1.0; the low end clipped at 0
+    expected = stats.t.interval(0.95, 3, loc=1.0, scale=stats.sem([2.0, 4.0, 3.0, 5.0]))
+    assert one.method == "subsets(4)" and one.high == pytest.approx(expected[1]) and one.low == 0.0
 
 
 def test_disjoint_subsets_cover_without_overlap():
@@ -150,20 +151,52 @@ def test_registry_and_option_checks():
         get_task("fashion", reference="embedded")
 
 
+def numpy_kid(real: np.ndarray, fake: np.ndarray, subsets: int, size: int, seed: int) -> float:
+    """Unbiased MMD² with the cubic kernel, averaged over the KID protocol's subsets (drawn with
+    ``torch.randperm`` from ``seed``, real then fake, as the metric documents)."""
+    generator, dim, values = torch.Generator().manual_seed(seed), real.shape[1], []
+    for _ in range(subsets):
+        x = real[torch.randperm(len(real), generator=generator)[:size].numpy()]
+        y = fake[torch.randperm(len(fake), generator=generator)[:size].numpy()]
+        k_xx, k_yy, k_xy = ((a @ b.T / dim + 1.0) ** 3 for a, b in ((x, x), (y, y), (x, y)))
+        within = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (size * (size - 1))
+        values.append(within - 2.0 * k_xy.mean())
+    return float(np.mean(values))
+
+
+def scipy_precision_recall(real: np.ndarray, fake: np.ndarray, k: int) -> tuple[float, float]:
+    """Kynkäänniemi et al. 2019: the share of one set inside the union of the other's k-NN balls."""
+
+    def share_inside(points: np.ndarray, support: np.ndarray) -> float:
+        radii = np.sort(cdist(support, support), axis=1)[:, k]  # column 0 is the point itself
+        return float((cdist(points, support) <= radii[None, :]).any(axis=1).mean())
+
+    return share_inside(fake, real), share_inside(real, fake)
+
+
 def test_real_data_metrics_match_independent_computation():
     (real, _), (held_out, _) = embedded_halves()
-    task = get_task("mnist", **SMALL)
+    task = get_task("mnist", **SMALL, is_splits=1)
     result = task.evaluate(task.holdout(), seed=0, progress=False)
-    # Independent: the classifier's features of the same images, FID with scipy's sqrtm.
+    # Independent: the classifier's features and logits of the same images; FID with scipy's sqrtm,
+    # KID, IS, precision and recall written out in numpy / scipy.
     classifier = get_feature_extractor("mnist")
     real_f = classifier(real).double().numpy()
-    chosen = np.sort(np.random.default_rng(0).choice(1000, 200, replace=False))
-    fake_f = classifier(held_out[torch.from_numpy(chosen)]).double().numpy()
+    chosen = held_out[torch.from_numpy(np.sort(np.random.default_rng(0).choice(1000, 200, replace=False)))]
+    fake_f = classifier(chosen).double().numpy()
     assert result.distribution["fid"] == pytest.approx(scipy_fid(real_f, fake_f), rel=1e-6)
+    assert result.distribution["kid"] == pytest.approx(numpy_kid(real_f, fake_f, 4, 100, seed=0), rel=1e-6)
+    p_y_x = softmax(classifier.logits(chosen).double().numpy(), axis=1)
+    p_y = p_y_x.mean(0)
+    mean_kl = np.mean(np.sum(p_y_x * (np.log(p_y_x) - np.log(p_y)), axis=1))
+    assert result.distribution["is"] == pytest.approx(np.exp(mean_kl), rel=1e-6)
+    precision, recall = scipy_precision_recall(real_f, fake_f, k=3)
+    assert (result.distribution["precision"], result.distribution["recall"]) == pytest.approx(
+        (precision, recall), abs=1e-12
+    )
     assert result.counts == {"n_real": 1000, "n_fake": 200}
     assert len(result.subsets["fid"]) == 2 and all(v > 0 for v in result.subsets["fid"])
     assert set(result.distribution) == {"fid", "kid", "is", "precision", "recall"}
-    assert 0.5 < result.distribution["precision"] <= 1.0 and 1.0 <= result.distribution["is"] <= 10.0
 
 
 def test_conditional_plumbing_class_accuracy_and_intra_fid():

